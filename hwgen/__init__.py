@@ -1,0 +1,1 @@
+"""Generators: design config -> Amaranth RTL / rendered HLS C++ / project files."""

@@ -1,0 +1,1 @@
+"""Golden models, cycle-accurate performance models, cocotb benches and runners."""

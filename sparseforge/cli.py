@@ -1,0 +1,203 @@
+"""The ``sparseforge`` command line.
+
+::
+
+    sparseforge doctor [--json]
+    sparseforge boards [--json]
+    sparseforge boards show NAME [--json]
+    sparseforge generate DESIGN --board B [--set k=v ...] [--config F] --out DIR
+    sparseforge verify   DESIGN [--board B] [--set k=v ...] [--config F] [--json]
+    sparseforge perf     DESIGN --board B [--workload W] [--set ...] [--json]
+    sparseforge synth    DESIGN --board B [--set ...] [--json]
+    sparseforge flow     DESIGN --board B [--set ...] [--out DIR] [--json]
+
+Exit status: 0 success, 1 a check failed (doctor found a required tool
+missing, verification mismatched), 2 bad input (unknown board, design or
+parameter; malformed file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .errors import SparseforgeError
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sparseforge`` script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except SparseforgeError as exc:
+        print(f"sparseforge: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the CLI reference in docs and for tests)."""
+    parser = argparse.ArgumentParser(
+        prog="sparseforge",
+        description="FPGA / accelerator co-design of sparse and transformer workloads.",
+    )
+    parser.add_argument("--version", action="version", version=f"sparseforge {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    doctor = sub.add_parser("doctor", help="check the pip-installed toolchain")
+    _add_json(doctor)
+    doctor.set_defaults(handler=_cmd_doctor)
+
+    boards = sub.add_parser("boards", help="list the board registry, or show one board")
+    _add_json(boards)
+    boards.set_defaults(handler=_cmd_boards)
+    boards_sub = boards.add_subparsers(metavar="ACTION")
+    show = boards_sub.add_parser("show", help="every field of one board, with sources")
+    show.add_argument("name", help="board name (see `sparseforge boards`) or a .toml path")
+    _add_json(show)
+    show.set_defaults(handler=_cmd_boards_show)
+
+    verbs = {
+        "generate": "emit RTL / HLS sources and the board project",
+        "verify": "run the RTL / C-simulation regression against the golden model",
+        "perf": "cycle-accurate performance model on a workload",
+        "synth": "synthesis resource estimate (YoWASP Yosys synth_xilinx)",
+        "flow": "generate, verify, perf, synth and write a report",
+    }
+    for verb, text in verbs.items():
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("design", help="design family (e.g. sat)")
+        p.add_argument("--board", help="board name or .toml path (see `sparseforge boards`)")
+        p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="design parameter; repeatable; overrides --config")
+        p.add_argument("--config", help="JSON or TOML file of design parameters")
+        p.add_argument("--out", help="output directory (written atomically)")
+        if verb == "perf":
+            p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
+        if verb == "verify":
+            p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
+                           help="RTL simulator (default: verilator)")
+        _add_json(p)
+        p.set_defaults(handler=_cmd_design_verb, verb=verb)
+    return parser
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .toolchain import check_all
+
+    statuses = check_all()
+    missing = [s.name for s in statuses if s.required and not s.found]
+    if args.json:
+        _print_json({"ok": not missing, "tools": [s.to_dict() for s in statuses]})
+    else:
+        rows = [
+            (s.name, "ok" if s.found else ("MISSING" if s.required else "absent"),
+             s.version or "-", s.path or s.fix)
+            for s in statuses
+        ]
+        _print_table(("tool", "status", "version", "path / fix"), rows)
+        for s in statuses:
+            if not s.found and s.note:
+                print(f"  {s.name}: {s.note}")
+        print("all required tools found" if not missing
+              else f"missing required tools: {', '.join(missing)}")
+    return 1 if missing else 0
+
+
+def _cmd_boards(args: argparse.Namespace) -> int:
+    from .board_registry import all_boards
+
+    boards = all_boards()
+    if args.json:
+        _print_json([b.to_dict() for b in boards])
+        return 0
+    rows = []
+    for b in boards:
+        mem = b.kernel_memory
+        rows.append((b.name, b.device.part, f"{b.resources.lut:,}", f"{b.resources.dsp:,}",
+                     f"{b.resources.bram36:,}", f"{b.resources.uram:,}",
+                     f"{mem.kind} {mem.peak_gbs:g} GB/s", f"{b.clocks.default_mhz:g}",
+                     b.host.kind))
+    _print_table(("board", "part", "LUT", "DSP", "BRAM36", "URAM", "memory", "MHz", "host"),
+                 rows)
+    return 0
+
+
+def _cmd_boards_show(args: argparse.Namespace) -> int:
+    from .board_registry import get_board
+
+    board = get_board(args.name)
+    data = board.to_dict()
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"{board.display_name} ({board.name})")
+    for section in ("device", "resources", "clocks", "host"):
+        _print_section(section, data[section], board.sources)
+    for i, mem in enumerate(data["memory"]):
+        _print_section(f"memory[{i}]", mem, board.sources)
+    for i, port in enumerate(data["ps_pl_ports"]):
+        _print_section(f"ps_pl_ports[{i}]", port, board.sources)
+    return 0
+
+
+def _cmd_design_verb(args: argparse.Namespace) -> int:
+    from .board_registry import get_board
+    from .designs import get_design
+
+    family = get_design(args.design)
+    handler = getattr(family, args.verb)
+    if handler is None:
+        raise SparseforgeError(f"design {family.name!r} does not implement {args.verb!r} yet")
+    config = family.config.from_cli(args.sets, args.config)
+    board = get_board(args.board) if args.board else None
+    result = handler(config, board, args)
+    if args.json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 1 if result.get("failed") else 0
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _print_section(title: str, values: dict[str, Any], sources: dict[str, str]) -> None:
+    print(f"[{title}]")
+    for key, value in values.items():
+        if key != "source":
+            print(f"  {key:16} {value}")
+    for key in (k.strip() for k in values.get("source", "").split(",") if k.strip()):
+        print(f"  {'source':16} {sources.get(key, key)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Jinja2 templates (package data): HLS C++, TCL, Makefiles, XML, notebooks."""
