@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SparseforgeError as exc:
         print(f"sparseforge: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", help="board name (see `sparseforge boards`) or a .toml path")
     _add_json(show)
     show.set_defaults(handler=_cmd_boards_show)
+
+    workloads = sub.add_parser("workloads", help="built-in training workloads and their GEMMs")
+    workloads.add_argument("--batch", type=int, help="batch size (default: each workload's)")
+    _add_json(workloads)
+    workloads.set_defaults(handler=_cmd_workloads)
+    wl_sub = workloads.add_subparsers(metavar="ACTION")
+    wl_show = wl_sub.add_parser("show", help="every GEMM of one training step of a workload")
+    wl_show.add_argument("name", help="workload name (see `sparseforge workloads`)")
+    wl_show.add_argument("--batch", type=int, help="batch size (default: the workload's)")
+    _add_json(wl_show)
+    wl_show.set_defaults(handler=_cmd_workloads_show)
 
     verbs = {
         "generate": "emit RTL / HLS sources and the board project",
@@ -155,6 +170,45 @@ def _cmd_boards_show(args: argparse.Namespace) -> int:
     for i, port in enumerate(data["ps_pl_ports"]):
         _print_section(f"ps_pl_ports[{i}]", port, board.sources)
     return 0
+
+
+def _cmd_workloads(args: argparse.Namespace) -> int:
+    from .workloads import get_workload, workload_names
+
+    loads = [_workload(get_workload, n, args.batch) for n in workload_names()]
+    if args.json:
+        _print_json([w.to_dict() for w in loads])
+        return 0
+    rows = []
+    for w in loads:
+        macs = w.macs()
+        rows.append((w.name, str(w.batch), str(len(w.gemms())),
+                     *(f"{macs[p] / 1e9:.2f}" for p in ("FF", "BP", "WU", "total")),
+                     w.description))
+    _print_table(("workload", "batch", "GEMMs", "FF GMAC", "BP GMAC", "WU GMAC",
+                  "step GMAC", "description"), rows)
+    return 0
+
+
+def _cmd_workloads_show(args: argparse.Namespace) -> int:
+    from .workloads import get_workload
+
+    w = _workload(get_workload, args.name, args.batch)
+    if args.json:
+        _print_json(w.to_dict())
+        return 0
+    print(f"{w.name}: {w.description}, batch {w.batch}")
+    rows = [(g.layer, g.phase, str(g.m), str(g.k), str(g.n), str(g.count), g.sparse or "dense",
+             f"{g.macs / 1e6:.1f}") for g in w.gemms()]
+    _print_table(("layer", "phase", "M", "K", "N", "count", "B operand", "MMAC"), rows)
+    return 0
+
+
+def _workload(get_workload, name: str, batch: int | None):
+    try:
+        return get_workload(name, batch)
+    except (KeyError, ValueError) as exc:
+        raise SparseforgeError(str(exc).strip("\"'")) from None
 
 
 def _cmd_design_verb(args: argparse.Namespace) -> int:
