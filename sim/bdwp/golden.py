@@ -77,7 +77,8 @@ def backward_data_gemm(dy: np.ndarray, w: np.ndarray, n: int | None, m: int | No
     """
     _check_2d(dy=dy, w=w)
     if dy.shape[1] != w.shape[0]:
-        raise ValueError(f"dY is {dy.shape} but W is {w.shape}: dY's columns must equal W's out-dim")
+        raise ValueError(
+            f"dY is {dy.shape} but W is {w.shape}: dY's columns must equal W's out-dim")
     wb = w if n is None and m is None else backward_weight(w, n, m, pad)
     return _matmul(dy, wb, acc_bits, overflow)
 
