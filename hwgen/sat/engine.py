@@ -1,0 +1,198 @@
+"""The SAT engine: an R x C output-stationary array of sparse PEs with its control.
+
+Streams (``amaranth.lib.stream``):
+
+* ``cmd`` — one beat per output tile: ``{sparse, steps}``;
+* ``data`` — ``steps`` beats per tile: ``a[R][M]``, ``b[C]{w[N], idx[N]}``;
+* ``result`` — R beats per tile, row r of the tile: ``C`` accumulators.
+
+Timing contract (``docs/designs/sat.md``): with ``data`` always valid and
+``result`` always ready, a GEMM of T tiles of S steps takes
+``S + (T-1)·max(S+1, R, C+1) + C + R + 2`` cycles from the first ``cmd``
+handshake to the last ``result`` handshake, both included.  A 0-step tile
+yields an all-zero result (one internal zero beat, no data consumed).
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Signal, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sparseforge.configs import SatConfig
+
+from .pe import BeatControl, SparsePE, a_layout, b_layout
+
+__all__ = ["SatEngine", "cmd_layout", "data_layout", "result_layout"]
+
+
+def cmd_layout(cfg: SatConfig) -> data.StructLayout:
+    """Tile command: ``sparse`` (1 bit) and ``steps`` (``steps_bits``)."""
+    return data.StructLayout({"sparse": 1, "steps": unsigned(cfg.steps_bits)})
+
+
+def data_layout(cfg: SatConfig) -> data.StructLayout:
+    """One step: A for every row, B (values + indices) for every column."""
+    return data.StructLayout({
+        "a": data.ArrayLayout(a_layout(cfg), cfg.rows),
+        "b": data.ArrayLayout(b_layout(cfg), cfg.cols),
+    })
+
+
+def result_layout(cfg: SatConfig) -> data.ArrayLayout:
+    """One result row: ``cols`` signed accumulators."""
+    from amaranth import signed
+
+    return data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)
+
+
+class SatEngine(wiring.Component):
+    """R x C sparse training array (see the module docstring for the streams).
+
+    Ports
+    -----
+    cmd : In(stream.Signature(cmd_layout))
+    data : In(stream.Signature(data_layout))
+    result : Out(stream.Signature(result_layout))
+    busy : Out(1)
+        High while a tile is in flight (accepted and not all rows handed out).
+    """
+
+    def __init__(self, cfg: SatConfig):
+        self._cfg = cfg
+        super().__init__({
+            "cmd": In(stream.Signature(cmd_layout(cfg))),
+            "data": In(stream.Signature(data_layout(cfg))),
+            "result": Out(stream.Signature(result_layout(cfg))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        R, C = cfg.rows, cfg.cols
+        m = Module()
+
+        m.submodules.fifo = out_fifo = fifo.SyncFIFO(width=C * cfg.acc_bits, depth=cfg.fifo_rows)
+        enable = Signal()
+        m.d.comb += enable.eq(out_fifo.w_rdy)
+
+        # ---------------------------------------------------------------- control FSM
+        sparse = Signal()
+        steps = Signal(cfg.steps_bits)
+        count = Signal(cfg.steps_bits)
+        zero_tile = Signal()
+        gap_max = cfg.min_tile_period
+        gap = Signal(range(gap_max + 1), init=gap_max)  # cycles since the last "last" - 1
+        inject = Signal(BeatControl)
+        inject_a = Signal(data.ArrayLayout(a_layout(cfg), R))
+        inject_b = Signal(data.ArrayLayout(b_layout(cfg), C))
+        last_beat = Signal()
+        spacing_ok = Signal()
+        m.d.comb += spacing_ok.eq(gap >= gap_max - 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(enable)
+                with m.If(self.cmd.valid & enable):
+                    m.d.sync += [
+                        sparse.eq(self.cmd.payload.sparse),
+                        steps.eq(self.cmd.payload.steps),
+                        zero_tile.eq(self.cmd.payload.steps == 0),
+                        count.eq(0),
+                    ]
+                    m.next = "STREAM"
+            with m.State("STREAM"):
+                m.d.comb += last_beat.eq(zero_tile | (count == steps - 1))
+                with m.If(zero_tile):
+                    # a 0-step tile: one internal beat of zeros, nothing consumed
+                    with m.If(enable & spacing_ok):
+                        m.d.comb += [inject.valid.eq(1), inject.first.eq(1), inject.last.eq(1)]
+                        m.next = "IDLE"
+                with m.Else():
+                    ready = enable & (~last_beat | spacing_ok)
+                    m.d.comb += self.data.ready.eq(ready)
+                    with m.If(self.data.valid & ready):
+                        m.d.comb += [
+                            inject.valid.eq(1),
+                            inject.first.eq(count == 0),
+                            inject.last.eq(last_beat),
+                            inject_a.eq(self.data.payload.a),
+                            inject_b.eq(self.data.payload.b),
+                        ]
+                        m.d.sync += count.eq(count + 1)
+                        with m.If(last_beat):
+                            m.next = "IDLE"
+        m.d.comb += inject.sparse.eq(sparse)
+        with m.If(enable):
+            with m.If(inject.valid & inject.last):
+                m.d.sync += gap.eq(0)
+            with m.Elif(gap != gap_max):
+                m.d.sync += gap.eq(gap + 1)
+
+        # ---------------------------------------------------------------- input register
+        in_ctl = Signal(BeatControl)
+        in_a = Signal(data.ArrayLayout(a_layout(cfg), R))
+        in_b = Signal(data.ArrayLayout(b_layout(cfg), C))
+        with m.If(enable):
+            m.d.sync += [in_ctl.eq(inject), in_a.eq(inject_a), in_b.eq(inject_b)]
+
+        # ---------------------------------------------------------------- skew + array
+        pes = [[SparsePE(cfg) for _ in range(C)] for _ in range(R)]
+        for i in range(R):
+            for j in range(C):
+                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+                m.d.comb += pes[i][j].enable.eq(enable)
+        for i in range(R):
+            a_sig, ctl_sig = in_a[i], in_ctl
+            for d in range(i):  # row i is delayed i cycles
+                a_next = Signal(a_layout(cfg), name=f"skew_a{i}_{d}")
+                ctl_next = Signal(BeatControl, name=f"skew_ctl{i}_{d}")
+                with m.If(enable):
+                    m.d.sync += [a_next.eq(a_sig), ctl_next.eq(ctl_sig)]
+                a_sig, ctl_sig = a_next, ctl_next
+            m.d.comb += [pes[i][0].a_in.eq(a_sig), pes[i][0].ctl_in.eq(ctl_sig)]
+            for j in range(1, C):
+                m.d.comb += [pes[i][j].a_in.eq(pes[i][j - 1].a_out),
+                             pes[i][j].ctl_in.eq(pes[i][j - 1].ctl_out)]
+        for j in range(C):
+            b_sig = in_b[j]
+            for d in range(j):  # column j is delayed j cycles
+                b_next = Signal(b_layout(cfg), name=f"skew_b{j}_{d}")
+                with m.If(enable):
+                    m.d.sync += b_next.eq(b_sig)
+                b_sig = b_next
+            m.d.comb += pes[0][j].b_in.eq(b_sig)
+            for i in range(1, R):
+                m.d.comb += pes[i][j].b_in.eq(pes[i - 1][j].b_out)
+
+        # ---------------------------------------------------------------- result rows
+        # Row r is complete the cycle after its last beat leaves PE(r, C-1); rows of a
+        # tile complete on consecutive cycles and the tile spacing keeps them apart.
+        row_done = Signal(R)
+        for i in range(R):
+            ctl = pes[i][C - 1].ctl_out
+            m.d.comb += row_done[i].eq(ctl.valid & ctl.last)
+        row_data = 0
+        for i in range(R):
+            row = Cat(*(pes[i][j].result for j in range(C)))
+            row_data = row_data | (row & row_done[i].replicate(C * cfg.acc_bits))
+        m.d.comb += [
+            out_fifo.w_data.eq(row_data),
+            out_fifo.w_en.eq(enable & row_done.any()),
+            self.result.payload.eq(out_fifo.r_data),
+            self.result.valid.eq(out_fifo.r_rdy),
+            out_fifo.r_en.eq(self.result.ready),
+        ]
+
+        # ---------------------------------------------------------------- busy
+        in_flight = Signal(range(2 * R * 64 + 1))  # result rows owed to the consumer
+        accepted = self.cmd.valid & self.cmd.ready
+        delivered = self.result.valid & self.result.ready
+        with m.If(accepted & ~delivered):
+            m.d.sync += in_flight.eq(in_flight + R)
+        with m.Elif(accepted & delivered):
+            m.d.sync += in_flight.eq(in_flight + R - 1)
+        with m.Elif(delivered):
+            m.d.sync += in_flight.eq(in_flight - 1)
+        m.d.comb += self.busy.eq(in_flight != 0)
+        return m
