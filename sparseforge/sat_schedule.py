@@ -23,7 +23,17 @@ import numpy as np
 from sparseforge import nm
 from sparseforge.configs import SatConfig
 
-__all__ = ["GemmPlan", "Tile", "assemble_result", "plan_gemm", "tile_steps"]
+__all__ = [
+    "GemmPlan",
+    "Tile",
+    "assemble_result",
+    "data_beat_bits",
+    "pack_cmd",
+    "pack_data_beats",
+    "plan_gemm",
+    "tile_steps",
+    "unpack_result_row",
+]
 
 
 @dataclass(frozen=True)
@@ -129,3 +139,51 @@ def assemble_result(plan: GemmPlan, tile_results: list[np.ndarray]) -> np.ndarra
     for tile, res in zip(plan.tiles, tile_results):
         out[tile.row0:tile.row0 + cfg.rows, tile.col0:tile.col0 + cfg.cols] = res
     return out[:mg, :ng]
+
+
+# --------------------------------------------------------------------------- bit packing
+# The engine's stream payloads as flat integers (LSB = bit 0), laid out exactly as the
+# generator's Amaranth layouts (hwgen/sat/engine.py): a test checks both agree.
+
+
+def data_beat_bits(cfg: SatConfig) -> int:
+    """Width of one data beat: ``R*M*width + C*N*(width + log2 M)`` bits."""
+    return cfg.rows * cfg.m * cfg.width + cfg.cols * cfg.n * (cfg.width + cfg.index_bits)
+
+
+def pack_data_beats(cfg: SatConfig, tile: Tile) -> list[int]:
+    """Each step of ``tile`` as the integer the ``data`` stream's payload carries.
+
+    Layout (LSB first): ``a[row][slot]`` (``width`` bits each, rows outer), then for
+    each column ``w[0..N-1]`` (``width`` bits each) followed by ``idx[0..N-1]``
+    (``log2 M`` bits each).
+    """
+    steps = tile.steps
+    fields = [(tile.a.reshape(steps, -1), cfg.width)]
+    per_col = []
+    for j in range(cfg.cols):
+        per_col.append((tile.w[:, j, :], cfg.width))
+        per_col.append((tile.idx[:, j, :], cfg.index_bits))
+    fields += per_col
+    bits = np.concatenate(
+        [((np.asarray(v, dtype=np.int64)[..., None] & ((1 << w) - 1)) >> np.arange(w) & 1)
+         .reshape(steps, -1) for v, w in fields], axis=1).astype(np.uint8)
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def pack_cmd(cfg: SatConfig, sparse: bool, steps: int) -> int:
+    """The ``cmd`` payload: bit 0 ``sparse``, then ``steps`` (``steps_bits`` bits)."""
+    if not 0 <= steps <= cfg.max_steps:
+        raise ValueError(f"steps = {steps}; allowed: 0 to {cfg.max_steps}")
+    return int(bool(sparse)) | (steps << 1)
+
+
+def unpack_result_row(cfg: SatConfig, word: int) -> list[int]:
+    """A ``result`` payload (C accumulators, column 0 in the low bits) as signed ints."""
+    mask, half = (1 << cfg.acc_bits) - 1, 1 << (cfg.acc_bits - 1)
+    out = []
+    for j in range(cfg.cols):
+        v = (word >> (j * cfg.acc_bits)) & mask
+        out.append(v - (1 << cfg.acc_bits) if v & half else v)
+    return out

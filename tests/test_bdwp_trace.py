@@ -3,9 +3,9 @@
 import pytest
 
 torch = pytest.importorskip("torch")
-from sparseforge.sim.bdwp.trace import trace_workload  # noqa: E402
 from torch import nn  # noqa: E402
 
+from sparseforge.sim.bdwp.trace import trace_workload  # noqa: E402
 from sparseforge.workloads import get_workload  # noqa: E402
 
 

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 pytest.importorskip("amaranth")
-from amaranth.sim import Simulator  # noqa: E402
+from amaranth.sim import Simulator
 
-from sparseforge import nm  # noqa: E402
-from sparseforge.configs import SatConfig  # noqa: E402
-from sparseforge.hwgen.sat.engine import SatEngine  # noqa: E402
-from sparseforge.hwgen.sat.pe import SparsePE  # noqa: E402
-from sparseforge.hwgen.sat.topn import TopN  # noqa: E402
-from sparseforge.hwgen.sat.weight_gen import SparseWeightGenerator  # noqa: E402
-from sparseforge.sat_schedule import assemble_result, plan_gemm  # noqa: E402
-from sparseforge.sim.bdwp import golden  # noqa: E402
-from sparseforge.sim.sat_perf import gemm_cycles  # noqa: E402
+from sparseforge import nm
+from sparseforge.configs import SatConfig
+from sparseforge.hwgen.sat.engine import SatEngine
+from sparseforge.hwgen.sat.pe import SparsePE
+from sparseforge.hwgen.sat.topn import TopN
+from sparseforge.hwgen.sat.weight_gen import SparseWeightGenerator
+from sparseforge.sat_schedule import assemble_result, plan_gemm
+from sparseforge.sim.bdwp import golden
+from sparseforge.sim.sat_perf import gemm_cycles
 
 NM = [(1, 2), (2, 4), (1, 4), (2, 8), (3, 8), (4, 16)]
 
@@ -29,7 +29,8 @@ def test_topn_matches_golden_compress(n, m):
     dut = TopN(n, m, 8)
     groups = [rng.integers(-128, 128, m) for _ in range(60)]
     groups += [rng.integers(-2, 3, m) for _ in range(60)]  # ties, zeros
-    groups += [np.zeros(m, int), np.full(m, -128), np.full(m, 127), np.array([127, -128] * (m // 2))]
+    groups += [np.zeros(m, int), np.full(m, -128), np.full(m, 127),
+               np.array([127, -128] * (m // 2))]
 
     async def tb(ctx):
         for g in groups:
