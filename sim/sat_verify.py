@@ -1,0 +1,76 @@
+"""The SAT RTL regression: emit Verilog, lint it, run the cocotb bench, report.
+
+Used by ``sparseforge verify sat`` and by the slow tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from sparseforge.configs import SatConfig
+from sparseforge.toolchain import simulator_env, verilator_root
+
+from .cocotb_runner import run_cocotb
+from .sat_vectors import default_vectors
+
+__all__ = ["lint_verilog", "run_regression"]
+
+#: Warning classes Amaranth's Verilog backend produces by construction (implicit width
+#: changes of its own temporaries, `casez` on FSM state without default).  Every
+#: other Verilator warning fails the lint.
+_LINT_WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE")
+
+
+def lint_verilog(source: Path, top: str) -> str:
+    """``verilator --lint-only`` (default warnings are errors) on one file; returns its output.
+
+    Raises
+    ------
+    RuntimeError
+        Verilator reports an error (the message holds its output).
+    """
+    exe = verilator_root() / "bin" / "verilator"
+    proc = subprocess.run(
+        [str(exe), "--lint-only", *_LINT_WAIVERS, "--top-module", top, str(source)],
+        capture_output=True, text=True, env=simulator_env(), check=False, timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"verilator --lint-only failed on {source}:\n{proc.stderr[-4000:]}")
+    return proc.stderr
+
+
+def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None = None,
+                   simulator: str = "verilator", seed: int = 0) -> dict:
+    """Build the engine for ``cfg`` and run ``vectors`` (default: :func:`default_vectors`).
+
+    Returns the bench report: ``{"vectors": [...], "passed", "failed", "sim_cycles",
+    "cycles_per_second", "lint": str}``.
+    """
+    from sparseforge.hwgen.sat.emit import write_verilog
+
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    sources = write_verilog(cfg, build_dir / "rtl")
+    engine_src = sources[cfg.name]
+    lint = lint_verilog(engine_src, cfg.name) if simulator == "verilator" else ""
+    vectors = default_vectors(cfg, seed=seed) if vectors is None else vectors
+    spec_path, report_path = build_dir / "spec.json", build_dir / "report.json"
+    spec_path.write_text(json.dumps({"config": cfg.to_dict(), "vectors": vectors,
+                                     "report": str(report_path)}))
+    if report_path.exists():
+        report_path.unlink()
+    result = run_cocotb(
+        sources=[engine_src], toplevel=cfg.name, test_module="sparseforge.sim.sat_bench",
+        build_dir=build_dir / f"sim_{simulator}", simulator=simulator,
+        extra_env={"SAT_BENCH_SPEC": str(spec_path)},
+    )
+    if not report_path.exists():
+        raise RuntimeError(f"the bench wrote no report ({result.failures} cocotb failures); "
+                           f"see {result.results_xml}")
+    report = json.loads(report_path.read_text())
+    report["passed"] = sum(v["passed"] for v in report["vectors"])
+    report["failed"] = len(report["vectors"]) - report["passed"]
+    report["lint"] = lint
+    return report
