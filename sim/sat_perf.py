@@ -49,17 +49,27 @@ class GemmTiming:
     utilisation: float
 
 
-def gemm_timing(cfg: SatConfig, mg: int, k: int, ng: int, sparse: bool) -> GemmTiming:
-    """Timing of ``C[mg, ng] = A[mg, k] · B[k, ng]``; ``sparse``: B is N:M along k."""
-    for name, value in (("Mg", mg), ("K", k), ("Ng", ng)):
+def gemm_timing(cfg: SatConfig, mg: int, k: int, ng: int, sparse: bool,
+                group_len: int | None = None, count: int = 1) -> GemmTiming:
+    """Timing of ``C[mg, ng] = A[mg, k] · B[k, ng]``; ``sparse``: B is N:M along k.
+
+    ``group_len`` (sparse only): K is ``k // group_len`` runs of ``group_len``, each
+    padded to a multiple of M on its own (im2col of a convolution); default one run.
+    ``count`` independent GEMMs of this shape stream their tiles back to back.
+    """
+    for name, value in (("Mg", mg), ("K", k), ("Ng", ng), ("count", count)):
         if value < 1:
             raise ValueError(f"{name} = {value}; GEMM dimensions must be >= 1")
-    steps = tile_steps(cfg, k, sparse)
-    tiles = -(-mg // cfg.rows) * -(-ng // cfg.cols)
+    if sparse and group_len and group_len != k:
+        if k % group_len:
+            raise ValueError(f"K = {k} is not a whole number of runs of {group_len}")
+        steps = (k // group_len) * -(-group_len // cfg.m)
+    else:
+        steps = tile_steps(cfg, k, sparse)
+    tiles = -(-mg // cfg.rows) * -(-ng // cfg.cols) * count
     period = max(steps + 1, cfg.min_tile_period)
     cycles = steps + (tiles - 1) * period + cfg.cols + cfg.rows + 2
-    kept = (-(-k // cfg.m)) * cfg.n if sparse else k
-    macs = mg * min(kept, k) * ng
+    macs = mg * min(steps * cfg.n, k) * ng * count  # multiplications doing GEMM work
     return GemmTiming(cycles, tiles, steps, period, macs,
                       macs / (cycles * cfg.multipliers))
 

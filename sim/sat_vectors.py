@@ -15,7 +15,7 @@ import numpy as np
 
 from sparseforge.configs import SatConfig
 
-__all__ = ["MODES", "KINDS", "default_vectors", "make_operands", "reference"]
+__all__ = ["KINDS", "MODES", "default_vectors", "make_operands", "reference"]
 
 MODES = ("ff", "bp", "wu")
 KINDS = ("random", "extreme", "ties")

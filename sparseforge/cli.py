@@ -222,8 +222,11 @@ def _cmd_design_verb(args: argparse.Namespace) -> int:
     config = family.config.from_cli(args.sets, args.config)
     board = get_board(args.board) if args.board else None
     result = handler(config, board, args)
+    text = result.pop("text", None)
     if args.json:
         _print_json(result)
+    elif text is not None:
+        print(text)
     else:
         for key, value in result.items():
             print(f"{key}: {value}")

@@ -99,6 +99,15 @@ class DesignConfig:
         values.update(parse_sets(sets, cls))
         return cls.from_dict(values, origin="--set/--config")
 
+    @classmethod
+    def given_keys(cls, sets: Sequence[str] = (), config_file: str | Path | None = None
+                   ) -> set[str]:
+        """The parameter names set explicitly by ``sets`` and ``config_file``."""
+        keys = set(parse_sets(sets, cls))
+        if config_file is not None:
+            keys |= set(_read_config_file(Path(config_file), cls))
+        return keys
+
     def replace(self: C, **changes: Any) -> C:
         """A copy with some parameters changed (validated again)."""
         return dataclasses.replace(self, **changes)

@@ -20,7 +20,9 @@ from .errors import ConfigError
 __all__ = ["DESIGN_MODULES", "DesignFamily", "design_names", "get_design"]
 
 #: Design family name -> "module:attribute" of its :class:`DesignFamily`.
-DESIGN_MODULES: dict[str, str] = {}
+DESIGN_MODULES: dict[str, str] = {
+    "sat": "sparseforge.families.sat:FAMILY",
+}
 
 #: The CLI verbs a family may implement.
 VERBS = ("generate", "verify", "perf", "synth", "flow")

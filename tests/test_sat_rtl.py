@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("amaranth")
-from amaranth.lib import data  # noqa: E402
+from amaranth.lib import data
 
-from sparseforge.configs import SatConfig  # noqa: E402
-from sparseforge.errors import ConfigError  # noqa: E402
-from sparseforge.hwgen.sat.emit import engine_verilog, weight_gen_verilog  # noqa: E402
-from sparseforge.hwgen.sat.engine import cmd_layout, data_layout, result_layout  # noqa: E402
-from sparseforge.sat_schedule import (  # noqa: E402
+from sparseforge.configs import SatConfig
+from sparseforge.errors import ConfigError
+from sparseforge.hwgen.sat.emit import engine_verilog, weight_gen_verilog
+from sparseforge.hwgen.sat.engine import cmd_layout, data_layout, result_layout
+from sparseforge.sat_schedule import (
     data_beat_bits,
     pack_cmd,
     pack_data_beats,

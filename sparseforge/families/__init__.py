@@ -1,0 +1,1 @@
+"""CLI glue of each design family (imports generators and simulators lazily)."""

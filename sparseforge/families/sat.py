@@ -1,0 +1,145 @@
+"""``sparseforge generate | verify | perf | synth sat``.
+
+Every verb validates its input (config, board, DSP budget, workload) before it
+writes anything; ``generate`` writes its output folder atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from sparseforge.configs import SatConfig
+from sparseforge.designs import DesignFamily
+from sparseforge.errors import ConfigError, SparseforgeError
+from sparseforge.output_dir import atomic_output_dir
+
+__all__ = ["FAMILY"]
+
+DEFAULT_WORKLOAD = "resnet50"
+
+
+def _need_board(board, verb: str):
+    if board is None:
+        raise ConfigError(f"sparseforge {verb} sat needs --board (see `sparseforge boards`)")
+    return board
+
+
+def _check_fits(cfg: SatConfig, board) -> None:
+    if cfg.multipliers > board.resources.dsp:
+        raise ConfigError(
+            f"rows*cols*n = {cfg.rows}*{cfg.cols}*{cfg.n} = {cfg.multipliers} multipliers "
+            f"exceed the {board.resources.dsp} DSP slices of {board.name}; allowed: at most "
+            f"{board.resources.dsp} (reduce rows, cols or n)")
+
+
+def generate(cfg: SatConfig, board, args) -> dict:
+    """Verilog of the engine and the weight generator, plus config.json, into --out."""
+    from sparseforge.hwgen.sat.emit import engine_verilog, weight_gen_name, weight_gen_verilog
+
+    board = _need_board(board, "generate")
+    if not args.out:
+        raise ConfigError("sparseforge generate sat needs --out DIR")
+    _check_fits(cfg, board)
+    files = {
+        "config.json": json.dumps({"design": "sat", "board": board.name,
+                                   "config": cfg.to_dict()}, indent=2, sort_keys=True) + "\n",
+        f"rtl/{cfg.name}.v": engine_verilog(cfg),
+        f"rtl/{weight_gen_name(cfg)}.v": weight_gen_verilog(cfg),
+    }
+    with atomic_output_dir(Path(args.out)) as folder:
+        for rel, text in files.items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    return {"out": str(Path(args.out)), "files": sorted(files), "multipliers": cfg.multipliers,
+            "text": f"wrote {len(files)} files to {args.out}: {', '.join(sorted(files))}"}
+
+
+def verify(cfg: SatConfig, board, args) -> dict:
+    """The cocotb regression on the emitted Verilog; non-zero exit on any mismatch."""
+    from sparseforge.sim.sat_verify import run_regression
+
+    if board is not None:
+        _check_fits(cfg, board)
+    if args.out:
+        report = run_regression(cfg, Path(args.out), simulator=args.sim)
+    else:
+        with tempfile.TemporaryDirectory(prefix="sparseforge-verify-") as tmp:
+            report = run_regression(cfg, Path(tmp), simulator=args.sim)
+    lines = [f"{'vector':18} {'Mg':>4} {'K':>4} {'Ng':>4}  {'cycles':>7} {'model':>7}  result"]
+    for v in report["vectors"]:
+        lines.append(f"{v['id']:18} {v['mg']:4} {v['k']:4} {v['ng']:4}  {v['cycles']:7} "
+                     f"{v['model_cycles']:7}  {'pass' if v['passed'] else 'FAIL'}")
+    lines.append(f"{report['passed']} passed, {report['failed']} failed; RTL simulation "
+                 f"{report['cycles_per_second']:.0f} cycles/s ({args.sim})")
+    report.pop("lint", None)
+    report["text"] = "\n".join(lines)
+    return report
+
+
+def perf(cfg: SatConfig, board, args) -> dict:
+    """One training step, dense vs BDWP, on a workload and board."""
+    from sparseforge.sim.sat_workload import MemoryModel, compare_step, default_config
+    from sparseforge.workloads import get_workload
+
+    board = _need_board(board, "perf")
+    given = SatConfig.given_keys(args.sets, args.config)
+    if not {"rows", "cols"} & given:
+        cfg = default_config(board, cfg.n, cfg.m, cfg.width).replace(
+            **{k: v for k, v in cfg.to_dict().items() if k in given})
+    _check_fits(cfg, board)
+    try:
+        workload = get_workload(args.workload or DEFAULT_WORKLOAD)
+    except KeyError as exc:
+        raise SparseforgeError(str(exc).strip("\"'")) from None
+    result = compare_step(cfg, workload, MemoryModel.for_board(board))
+    result["board"] = board.name
+    lines = [
+        f"{workload.name} (batch {workload.batch}) on {board.name}: {cfg.rows}x{cfg.cols} "
+        f"array, {cfg.n}:{cfg.m}, {cfg.multipliers} multipliers, {result['clock_mhz']:g} MHz, "
+        f"{result['bandwidth_gbs']:.1f} GB/s sustained",
+        f"dense step {result['dense_cycles']:,} cycles ({result['dense_ms']:.2f} ms), "
+        f"BDWP step {result['bdwp_cycles']:,} cycles ({result['bdwp_ms']:.2f} ms): "
+        f"speedup {result['speedup']:.3f}x (compute-bound limit "
+        f"{result['compute_bound_limit']:.2f}x)",
+        f"memory-bound layers (BDWP): {len(result['memory_bound_layers'])}",
+        "layers short of the sparse limit:",
+    ]
+    short = [r for r in result["layers"] if r["why"]]
+    for r in short[:20]:
+        lines.append(f"  {r['layer']} {r['phase']}: {r['speedup']:.2f}x — {r['why']}")
+    if len(short) > 20:
+        lines.append(f"  ... {len(short) - 20} more (see --json)")
+    result["text"] = "\n".join(lines)
+    return result
+
+
+def synth(cfg: SatConfig, board, args) -> dict:
+    """YoWASP synth_xilinx estimate of the engine for the board."""
+    from sparseforge.hwgen.sat.emit import engine_verilog
+    from sparseforge.hwgen.synth import synth_estimate
+
+    board = _need_board(board, "synth")
+    _check_fits(cfg, board)
+    est = synth_estimate(engine_verilog(cfg), cfg.name, board).to_dict()
+    est["board"] = board.name
+    p = est["percent"]
+    est["text"] = (f"{cfg.name} ({cfg.rows}x{cfg.cols}, {cfg.n}:{cfg.m}, int{cfg.width}) on "
+                   f"{board.name} [{est['family']}]: LUT {est['lut']:,} ({p['lut']:.2f}%), "
+                   f"FF {est['ff']:,} ({p['ff']:.2f}%), DSP48E2 {est['dsp']:,} "
+                   f"({p['dsp']:.2f}%), BRAM36 {est['bram36']:g} ({p['bram36']:.2f}%), "
+                   f"URAM {est['uram']} ({p['uram']:.2f}%); {est['seconds']:.1f} s")
+    return est
+
+
+FAMILY = DesignFamily(
+    name="sat",
+    summary="SAT N:M sparse training array (BDWP)",
+    config=SatConfig,
+    generate=generate,
+    verify=verify,
+    perf=perf,
+    synth=synth,
+)
