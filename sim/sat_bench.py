@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -81,7 +82,7 @@ async def run_gemm(dut, cfg: SatConfig, a: np.ndarray, b: np.ndarray, sparse: bo
 @cocotb.test()
 async def sat_regression(dut):
     """Every vector of the spec: bit-exact with golden, cycles equal to the model."""
-    spec = json.loads(open(os.environ["SAT_BENCH_SPEC"]).read())
+    spec = json.loads(Path(os.environ["SAT_BENCH_SPEC"]).read_text())
     cfg = SatConfig(**spec["config"])
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
@@ -104,8 +105,8 @@ async def sat_regression(dut):
                        "model_cycles": int(model)})
         total_cycles += cycles
     wall = time.perf_counter() - start
-    with open(spec["report"], "w") as fh:
-        json.dump({"vectors": report, "sim_cycles": total_cycles, "sim_seconds": wall,
-                   "cycles_per_second": total_cycles / wall if wall else 0.0}, fh, indent=1)
+    Path(spec["report"]).write_text(json.dumps(
+        {"vectors": report, "sim_cycles": total_cycles, "sim_seconds": wall,
+         "cycles_per_second": total_cycles / wall if wall else 0.0}, indent=1))
     failed = [r["id"] for r in report if not r["passed"]]
     assert not failed, f"failed vectors: {failed}"

@@ -15,7 +15,7 @@ from sparseforge.toolchain import simulator_env, verilator_root
 from .cocotb_runner import run_cocotb
 from .sat_vectors import default_vectors
 
-__all__ = ["lint_verilog", "run_regression"]
+__all__ = ["lint_verilog", "run_regression", "run_wgen_regression"]
 
 #: Warning classes Amaranth's Verilog backend produces by construction (implicit width
 #: changes of its own temporaries, `casez` on FSM state without default).  Every
@@ -73,4 +73,34 @@ def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None =
     report["passed"] = sum(v["passed"] for v in report["vectors"])
     report["failed"] = len(report["vectors"]) - report["passed"]
     report["lint"] = lint
+    return report
+
+
+def run_wgen_regression(cfg: SatConfig, build_dir: Path, simulator: str = "verilator",
+                        seed: int = 0) -> dict:
+    """Run the sparse weight generator bench (row-wise and column-wise, with and
+    without back-pressure); returns ``{"cases": [...], "failed": int}``."""
+    from sparseforge.hwgen.sat.emit import weight_gen_name, write_verilog
+
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    top = weight_gen_name(cfg)
+    source = write_verilog(cfg, build_dir / "rtl")[top]
+    if simulator == "verilator":
+        lint_verilog(source, top)
+    cases = [{"rows": 2 * cfg.m, "cols": 3 * cfg.m, "colwise": colwise, "stall": stall,
+              "seed": seed + 10 * colwise + stall}
+             for colwise in (False, True) for stall in (False, True)]
+    spec_path, report_path = build_dir / "wgen_spec.json", build_dir / "wgen_report.json"
+    spec_path.write_text(json.dumps({"config": cfg.to_dict(), "cases": cases,
+                                     "report": str(report_path)}))
+    if report_path.exists():
+        report_path.unlink()
+    run_cocotb(sources=[source], toplevel=top, test_module="sparseforge.sim.sat_wgen_bench",
+               build_dir=build_dir / f"wgen_{simulator}", simulator=simulator,
+               extra_env={"SAT_WGEN_SPEC": str(spec_path)})
+    if not report_path.exists():
+        raise RuntimeError("the weight-generator bench wrote no report")
+    report = json.loads(report_path.read_text())
+    report["failed"] = sum(1 for c in report["cases"] if c["mismatches"])
     return report

@@ -94,3 +94,16 @@ def test_verilator_regression_bit_exact_and_cycle_exact(cfg, tmp_path):
         assert vec["cycles"] == vec["model_cycles"], vec
     assert {v["mode"] for v in report["vectors"]} == {"ff", "bp", "wu"}
     assert report["failed"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.n}of{c.m}-w{c.width}")
+def test_verilator_weight_generator_matches_golden(cfg, tmp_path):
+    from sparseforge.sim.sat_verify import run_wgen_regression
+
+    report = run_wgen_regression(cfg, tmp_path)
+    assert len(report["cases"]) == 4
+    for case in report["cases"]:
+        assert case["mismatches"] == 0, case
+        if not case["stall"]:  # one group per cycle (+ one M-beat block to fill, column-wise)
+            assert case["cycles"] <= case["groups"] + (cfg.m + 1 if case["colwise"] else 1)

@@ -59,21 +59,28 @@ def generate(cfg: SatConfig, board, args) -> dict:
 
 def verify(cfg: SatConfig, board, args) -> dict:
     """The cocotb regression on the emitted Verilog; non-zero exit on any mismatch."""
-    from sparseforge.sim.sat_verify import run_regression
+    from sparseforge.sim.sat_verify import run_regression, run_wgen_regression
 
     if board is not None:
         _check_fits(cfg, board)
-    if args.out:
-        report = run_regression(cfg, Path(args.out), simulator=args.sim)
-    else:
-        with tempfile.TemporaryDirectory(prefix="sparseforge-verify-") as tmp:
-            report = run_regression(cfg, Path(tmp), simulator=args.sim)
+    with tempfile.TemporaryDirectory(prefix="sparseforge-verify-") as tmp:
+        folder = Path(args.out) if args.out else Path(tmp)
+        report = run_regression(cfg, folder, simulator=args.sim)
+        wgen = run_wgen_regression(cfg, folder, simulator=args.sim)
     lines = [f"{'vector':18} {'Mg':>4} {'K':>4} {'Ng':>4}  {'cycles':>7} {'model':>7}  result"]
     for v in report["vectors"]:
         lines.append(f"{v['id']:18} {v['mg']:4} {v['k']:4} {v['ng']:4}  {v['cycles']:7} "
                      f"{v['model_cycles']:7}  {'pass' if v['passed'] else 'FAIL'}")
-    lines.append(f"{report['passed']} passed, {report['failed']} failed; RTL simulation "
-                 f"{report['cycles_per_second']:.0f} cycles/s ({args.sim})")
+    for c in wgen["cases"]:
+        mode = "column-wise" if c["colwise"] else "row-wise"
+        lines.append(f"weight generator {mode:11} {'stalls' if c['stall'] else 'no stalls':9} "
+                     f"{c['groups']} groups in {c['cycles']} cycles  "
+                     f"{'pass' if not c['mismatches'] else 'FAIL'}")
+    lines.append(f"engine: {report['passed']} passed, {report['failed']} failed; weight "
+                 f"generator: {len(wgen['cases']) - wgen['failed']} passed, {wgen['failed']} "
+                 f"failed; RTL simulation {report['cycles_per_second']:.0f} cycles/s ({args.sim})")
+    report["weight_generator"] = wgen
+    report["failed"] += wgen["failed"]
     report.pop("lint", None)
     report["text"] = "\n".join(lines)
     return report
