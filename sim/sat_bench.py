@@ -28,7 +28,7 @@ from sparseforge.sat_schedule import (
     pack_cmd,
     pack_data_beats,
     plan_gemm,
-    unpack_result_row,
+    unpack_result_beat,
 )
 from sparseforge.sim.sat_perf import gemm_cycles
 from sparseforge.sim.sat_vectors import make_operands, reference
@@ -62,7 +62,7 @@ async def run_gemm(dut, cfg: SatConfig, a: np.ndarray, b: np.ndarray, sparse: bo
         cmd_fire = cmd_valid and int(dut.cmd__ready.value)
         data_fire = data_valid and int(dut.data__ready.value)
         if int(dut.result__valid.value):
-            rows.append(unpack_result_row(cfg, int(dut.result__payload.value)))
+            rows.extend(unpack_result_beat(cfg, int(dut.result__payload.value)))
             last = cycle
         await RisingEdge(dut.clk)
         if cmd_fire:

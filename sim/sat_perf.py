@@ -4,7 +4,7 @@ The engine's timing contract (``docs/designs/sat.md``): with the data stream
 always valid and the result stream always ready, a GEMM cut into T tiles of S
 steps takes::
 
-    S + (T - 1) * max(S + 1, R, C + 1) + C + R + 2
+    S + (T - 1) * P + C + R + 2,    P = cfg.tile_period(S)
 
 cycles from the first command handshake to the last result handshake, both
 included.  The cocotb and Amaranth benches assert this equals the RTL's
@@ -34,7 +34,7 @@ class GemmTiming:
     steps : int
         Steps per tile (``ceil(K/N)`` dense, ``ceil(K/M)`` sparse).
     period : int
-        Cycles between consecutive tiles, ``max(S + 1, R, C + 1)``.
+        Cycles between consecutive tiles, :meth:`SatConfig.tile_period`.
     macs : int
         Useful multiply-accumulates, ``Mg * K * Ng`` (dense) or ``Mg * N/M-kept * Ng``.
     utilisation : float
@@ -67,7 +67,7 @@ def gemm_timing(cfg: SatConfig, mg: int, k: int, ng: int, sparse: bool,
     else:
         steps = tile_steps(cfg, k, sparse)
     tiles = -(-mg // cfg.rows) * -(-ng // cfg.cols) * count
-    period = max(steps + 1, cfg.min_tile_period)
+    period = cfg.tile_period(steps)
     cycles = steps + (tiles - 1) * period + cfg.cols + cfg.rows + 2
     macs = mg * min(steps * cfg.n, k) * ng * count  # multiplications doing GEMM work
     return GemmTiming(cycles, tiles, steps, period, macs,

@@ -127,14 +127,16 @@ class StepPerf:
 def default_config(board: Board, n: int = 2, m: int = 8, width: int = 8,
                    dsp_fraction: float = 0.8) -> SatConfig:
     """The largest power-of-two array (rows >= cols, each <= 64) whose ``rows*cols*n``
-    multipliers fit ``dsp_fraction`` of the board's DSPs (one DSP per multiplier)."""
+    multipliers fit ``dsp_fraction`` of the board's DSPs (one DSP per multiplier),
+    draining two result rows per beat when rows is even."""
     budget = board.resources.dsp * dsp_fraction
     best = (1, 1)
     for rows in (1, 2, 4, 8, 16, 32, 64):
         for cols in (1, 2, 4, 8, 16, 32, 64):
             if cols <= rows and rows * cols * n <= budget and rows * cols > best[0] * best[1]:
                 best = (rows, cols)
-    return SatConfig(rows=best[0], cols=best[1], n=n, m=m, width=width)
+    return SatConfig(rows=best[0], cols=best[1], n=n, m=m, width=width,
+                     drain_rows=2 if best[0] % 2 == 0 else 1)
 
 
 def step_perf(cfg: SatConfig, workload: Workload, mode: str, memory: MemoryModel) -> StepPerf:
@@ -197,9 +199,9 @@ def _why(cfg: SatConfig, d: GemmPerf, s: GemmPerf, ideal: float) -> str:
     if s.memory_bound:
         reasons.append("memory-bound")
     steps_sparse = -(-s.k // cfg.m)
-    if steps_sparse + 1 < cfg.min_tile_period:
+    if cfg.tile_period(steps_sparse) > steps_sparse + 1:
         reasons.append(f"fill/drain: {steps_sparse} sparse steps per tile < the "
-                       f"{cfg.min_tile_period}-cycle tile period")
+                       f"{cfg.tile_period(steps_sparse)}-cycle tile period")
     if s.k % cfg.m:
         reasons.append(f"padding: K = {s.k} is not a multiple of M = {cfg.m}")
     if d.cycles / s.cycles >= 0.9 * ideal or not reasons:

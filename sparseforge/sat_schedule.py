@@ -32,7 +32,7 @@ __all__ = [
     "pack_data_beats",
     "plan_gemm",
     "tile_steps",
-    "unpack_result_row",
+    "unpack_result_beat",
 ]
 
 
@@ -179,11 +179,17 @@ def pack_cmd(cfg: SatConfig, sparse: bool, steps: int) -> int:
     return int(bool(sparse)) | (steps << 1)
 
 
-def unpack_result_row(cfg: SatConfig, word: int) -> list[int]:
-    """A ``result`` payload (C accumulators, column 0 in the low bits) as signed ints."""
+def unpack_result_beat(cfg: SatConfig, word: int) -> list[list[int]]:
+    """A ``result`` payload as ``drain_rows`` rows of C signed accumulators.
+
+    Row 0 of the beat is in the low bits; within a row, column 0 is lowest.
+    """
     mask, half = (1 << cfg.acc_bits) - 1, 1 << (cfg.acc_bits - 1)
-    out = []
-    for j in range(cfg.cols):
-        v = (word >> (j * cfg.acc_bits)) & mask
-        out.append(v - (1 << cfg.acc_bits) if v & half else v)
-    return out
+    rows = []
+    for r in range(cfg.drain_rows):
+        row = []
+        for j in range(cfg.cols):
+            v = (word >> ((r * cfg.cols + j) * cfg.acc_bits)) & mask
+            row.append(v - (1 << cfg.acc_bits) if v & half else v)
+        rows.append(row)
+    return rows

@@ -118,7 +118,8 @@ def simulate_engine(cfg, a, b, sparse, sink_stall=0.0, seed=0):
             if first is None and ctx.get(dut.cmd.valid) and ctx.get(dut.cmd.ready):
                 first = cycle
             if ready and ctx.get(dut.result.valid):
-                rows.append([ctx.get(dut.result.payload[j]) for j in range(cfg.cols)])
+                rows += [[ctx.get(dut.result.payload[r][j]) for j in range(cfg.cols)]
+                         for r in range(cfg.drain_rows)]
             await ctx.tick()
             cycle += 1
         out["rows"], out["cycles"] = np.array(rows), cycle - first
@@ -139,13 +140,16 @@ def golden_gemm(cfg, a, b, sparse):
 
 
 @pytest.mark.parametrize(
-    ("rows", "cols", "n", "m", "shape", "sparse"),
-    [(2, 3, 2, 4, (5, 9, 7), True), (2, 3, 2, 4, (5, 9, 7), False),
-     (3, 2, 1, 4, (4, 20, 3), True), (2, 2, 2, 8, (3, 3, 2), True),
-     (4, 1, 2, 8, (9, 17, 2), False), (1, 4, 3, 8, (2, 30, 9), True)],
+    ("rows", "cols", "n", "m", "shape", "sparse", "drain"),
+    [(2, 3, 2, 4, (5, 9, 7), True, 1), (2, 3, 2, 4, (5, 9, 7), False, 1),
+     (3, 2, 1, 4, (4, 20, 3), True, 1), (2, 2, 2, 8, (3, 3, 2), True, 1),
+     (4, 1, 2, 8, (9, 17, 2), False, 1), (1, 4, 3, 8, (2, 30, 9), True, 1),
+     (8, 2, 2, 8, (30, 9, 5), True, 2), (6, 3, 2, 4, (13, 5, 7), True, 2),
+     (8, 4, 1, 4, (17, 40, 9), False, 2), (10, 2, 2, 8, (25, 7, 3), True, 2),
+     (2, 5, 1, 2, (5, 3, 11), True, 2)],
 )
-def test_engine_bit_exact_and_cycles(rows, cols, n, m, shape, sparse):
-    cfg = SatConfig(rows=rows, cols=cols, n=n, m=m, acc_bits=20)
+def test_engine_bit_exact_and_cycles(rows, cols, n, m, shape, sparse, drain):
+    cfg = SatConfig(rows=rows, cols=cols, n=n, m=m, acc_bits=20, drain_rows=drain)
     rng = np.random.default_rng(sum(shape) + rows)
     mg, k, ng = shape
     a = rng.integers(-128, 128, (mg, k))
@@ -156,13 +160,21 @@ def test_engine_bit_exact_and_cycles(rows, cols, n, m, shape, sparse):
     assert cycles == gemm_cycles(cfg, mg, k, ng, sparse)
 
 
-def test_engine_backpressure_loses_nothing():
-    cfg = SatConfig(rows=3, cols=2, n=2, m=4, acc_bits=20, fifo_rows=2)
+@pytest.mark.parametrize(("rows", "drain"), [(3, 1), (4, 2)])
+def test_engine_backpressure_loses_nothing(rows, drain):
+    cfg = SatConfig(rows=rows, cols=2, n=2, m=4, acc_bits=20, fifo_rows=2, drain_rows=drain)
     rng = np.random.default_rng(11)
     a, b = rng.integers(-128, 128, (7, 6)), rng.integers(-128, 128, (6, 5))
     result, cycles = simulate_engine(cfg, a, b, True, sink_stall=0.6, seed=3)
     np.testing.assert_array_equal(result, golden_gemm(cfg, a, b, True))
     assert cycles > gemm_cycles(cfg, 7, 6, 5, True)
+
+
+def test_tile_period_rules():
+    one = SatConfig(rows=8, cols=4)
+    assert [one.tile_period(s) for s in (0, 7, 8, 20)] == [8, 8, 9, 21]
+    two = SatConfig(rows=16, cols=4, drain_rows=2)  # floor max(C+2, R/2) = 8, odd below 15
+    assert [two.tile_period(s) for s in (0, 8, 9, 13, 14, 20)] == [9, 9, 11, 15, 15, 21]
 
 
 def test_engine_zero_step_tile_gives_zeros():
@@ -178,7 +190,7 @@ def test_engine_zero_step_tile_gives_zeros():
         rows = []
         while len(rows) < 2:
             if ctx.get(dut.result.valid):
-                rows.append([ctx.get(dut.result.payload[j]) for j in range(2)])
+                rows.append([ctx.get(dut.result.payload[0][j]) for j in range(2)])
             await ctx.tick()
         assert rows == [[0, 0], [0, 0]]
 

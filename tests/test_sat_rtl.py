@@ -20,7 +20,7 @@ from sparseforge.sat_schedule import (
     pack_cmd,
     pack_data_beats,
     plan_gemm,
-    unpack_result_row,
+    unpack_result_beat,
 )
 
 
@@ -47,8 +47,14 @@ def test_packing_agrees_with_the_amaranth_layouts():
             assert [view.b[j].idx[k] for k in range(cfg.n)] == tile.idx[step, j].tolist()
     cmd = data.Const(cmd_layout(cfg), pack_cmd(cfg, True, 77))
     assert (cmd.sparse, cmd.steps) == (1, 77)
-    row = data.Const(result_layout(cfg), (5 << cfg.acc_bits) | ((1 << cfg.acc_bits) - 3))
-    assert unpack_result_row(cfg, row.as_value().value) == [row[0], row[1]] == [-3, 5]
+    beat = data.Const(result_layout(cfg), (5 << cfg.acc_bits) | ((1 << cfg.acc_bits) - 3))
+    assert unpack_result_beat(cfg, beat.as_value().value) == [[beat[0][0], beat[0][1]]]
+    assert unpack_result_beat(cfg, beat.as_value().value) == [[-3, 5]]
+    two = SatConfig(rows=4, cols=2, drain_rows=2)
+    word = (7 << (3 * two.acc_bits)) | (1 << two.acc_bits)
+    beat = data.Const(result_layout(two), word)
+    assert unpack_result_beat(two, word) == [[beat[r][j] for j in range(2)] for r in range(2)]
+    assert unpack_result_beat(two, word) == [[0, 1], [0, 7]]
 
 
 @pytest.mark.parametrize(("field", "value", "fragment"), [
@@ -59,6 +65,7 @@ def test_packing_agrees_with_the_amaranth_layouts():
     ("width", 12, "width = 12 is not allowed"),
     ("acc_bits", 12, "acc_bits = 12 is out of range; allowed: 16 to 48"),
     ("name", "top; rm -rf", "not a valid identifier"),
+    ("drain_rows", 3, "drain_rows = 3 is not allowed"),
 ])
 def test_bad_config(field, value, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -79,11 +86,13 @@ CONFIGS = [
     SatConfig(rows=2, cols=3, n=2, m=4, acc_bits=20),
     SatConfig(rows=3, cols=2, n=2, m=8, acc_bits=24),
     SatConfig(rows=2, cols=2, n=1, m=4, width=16, acc_bits=40),
+    SatConfig(rows=8, cols=2, n=2, m=8, acc_bits=24, drain_rows=2),  # pairs interleave
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.rows}x{c.cols}-{c.n}of{c.m}-w{c.width}")
+@pytest.mark.parametrize("cfg", CONFIGS,
+                         ids=lambda c: f"{c.rows}x{c.cols}-{c.n}of{c.m}-w{c.width}-d{c.drain_rows}")
 def test_verilator_regression_bit_exact_and_cycle_exact(cfg, tmp_path):
     from sparseforge.sim.sat_verify import run_regression
 
@@ -97,7 +106,7 @@ def test_verilator_regression_bit_exact_and_cycle_exact(cfg, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.n}of{c.m}-w{c.width}")
+@pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: f"{c.n}of{c.m}-w{c.width}")
 def test_verilator_weight_generator_matches_golden(cfg, tmp_path):
     from sparseforge.sim.sat_verify import run_wgen_regression
 
@@ -107,3 +116,8 @@ def test_verilator_weight_generator_matches_golden(cfg, tmp_path):
         assert case["mismatches"] == 0, case
         if not case["stall"]:  # one group per cycle (+ one M-beat block to fill, column-wise)
             assert case["cycles"] <= case["groups"] + (cfg.m + 1 if case["colwise"] else 1)
+
+
+def test_odd_rows_cannot_drain_two():
+    with pytest.raises(ConfigError, match="drain_rows = 2 needs an even rows; got rows = 3"):
+        SatConfig(rows=3, drain_rows=2)

@@ -4,11 +4,12 @@ Streams (``amaranth.lib.stream``):
 
 * ``cmd`` — one beat per output tile: ``{sparse, steps}``;
 * ``data`` — ``steps`` beats per tile: ``a[R][M]``, ``b[C]{w[N], idx[N]}``;
-* ``result`` — R beats per tile, row r of the tile: ``C`` accumulators.
+* ``result`` — ``R / drain_rows`` beats per tile, each ``drain_rows`` rows of
+  ``C`` accumulators (rows in order).
 
 Timing contract (``docs/designs/sat.md``): with ``data`` always valid and
 ``result`` always ready, a GEMM of T tiles of S steps takes
-``S + (T-1)·max(S+1, R, C+1) + C + R + 2`` cycles from the first ``cmd``
+``S + (T-1)·P + C + R + 2`` cycles, ``P = cfg.tile_period(S)``, from the first ``cmd``
 handshake to the last ``result`` handshake, both included.  A 0-step tile
 yields an all-zero result (one internal zero beat, no data consumed).
 """
@@ -40,10 +41,10 @@ def data_layout(cfg: SatConfig) -> data.StructLayout:
 
 
 def result_layout(cfg: SatConfig) -> data.ArrayLayout:
-    """One result row: ``cols`` signed accumulators."""
+    """One result beat: ``drain_rows`` rows of ``cols`` signed accumulators (row 0 low)."""
     from amaranth import signed
 
-    return data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)
+    return data.ArrayLayout(data.ArrayLayout(signed(cfg.acc_bits), cfg.cols), cfg.drain_rows)
 
 
 class SatEngine(wiring.Component):
@@ -72,29 +73,45 @@ class SatEngine(wiring.Component):
         R, C = cfg.rows, cfg.cols
         m = Module()
 
-        m.submodules.fifo = out_fifo = fifo.SyncFIFO(width=C * cfg.acc_bits, depth=cfg.fifo_rows)
+        # Result FIFOs.  With drain_rows = 2 the row pairs of two consecutive tiles may
+        # interleave in time; each tile parity gets its own FIFO and the output side
+        # reads whole tiles in order.  The depth covers the pairs a tile can push
+        # while the previous one is still draining (about R/4), so an always-ready
+        # consumer never causes a freeze.
+        beat_bits = C * cfg.acc_bits * cfg.drain_rows
+        beats_per_tile = R // cfg.drain_rows
+        n_fifos = cfg.drain_rows
+        depth = cfg.fifo_rows if n_fifos == 1 else max(cfg.fifo_rows, R // 4 + 2)
+        fifos = [fifo.SyncFIFO(width=beat_bits, depth=depth) for _ in range(n_fifos)]
+        for k, f in enumerate(fifos):
+            m.submodules[f"fifo{k}"] = f
         enable = Signal()
-        m.d.comb += enable.eq(out_fifo.w_rdy)
+        m.d.comb += enable.eq(Cat(*(f.w_rdy for f in fifos)).all())
 
         # ---------------------------------------------------------------- control FSM
         sparse = Signal()
         steps = Signal(cfg.steps_bits)
         count = Signal(cfg.steps_bits)
         zero_tile = Signal()
-        gap_max = cfg.min_tile_period
-        gap = Signal(range(gap_max + 1), init=gap_max)  # cycles since the last "last" - 1
+        # gap = cycles since the last "last" beat, minus one (saturating); the next
+        # tile's last beat may enter when gap + 1 is a legal cfg.tile_period value.
+        gap_max = max(R, C + 2)
+        gap = Signal(range(gap_max + 1), init=gap_max)
         inject = Signal(BeatControl)
         inject_a = Signal(data.ArrayLayout(a_layout(cfg), R))
         inject_b = Signal(data.ArrayLayout(b_layout(cfg), C))
         last_beat = Signal()
         spacing_ok = Signal()
-        m.d.comb += spacing_ok.eq(gap >= gap_max - 1)
+        legal = [d for d in range(1, gap_max) if cfg.tile_period(d - 1) == d]
+        m.d.comb += spacing_ok.eq(Cat(gap >= gap_max - 1, *(gap == d - 1 for d in legal)).any())
 
+        parity = Signal()  # parity of the tile being streamed
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(enable)
                 with m.If(self.cmd.valid & enable):
                     m.d.sync += [
+                        parity.eq(~parity),
                         sparse.eq(self.cmd.payload.sparse),
                         steps.eq(self.cmd.payload.steps),
                         zero_tile.eq(self.cmd.payload.steps == 0),
@@ -122,7 +139,7 @@ class SatEngine(wiring.Component):
                         m.d.sync += count.eq(count + 1)
                         with m.If(last_beat):
                             m.next = "IDLE"
-        m.d.comb += inject.sparse.eq(sparse)
+        m.d.comb += [inject.sparse.eq(sparse), inject.parity.eq(parity)]
         with m.If(enable):
             with m.If(inject.valid & inject.last):
                 m.d.sync += gap.eq(0)
@@ -168,30 +185,46 @@ class SatEngine(wiring.Component):
         # ---------------------------------------------------------------- result rows
         # Row r is complete the cycle after its last beat leaves PE(r, C-1); rows of a
         # tile complete on consecutive cycles and the tile spacing keeps them apart.
-        row_done = Signal(R)
-        for i in range(R):
-            ctl = pes[i][C - 1].ctl_out
-            m.d.comb += row_done[i].eq(ctl.valid & ctl.last)
-        row_data = 0
-        for i in range(R):
-            row = Cat(*(pes[i][j].result for j in range(C)))
-            row_data = row_data | (row & row_done[i].replicate(C * cfg.acc_bits))
-        m.d.comb += [
-            out_fifo.w_data.eq(row_data),
-            out_fifo.w_en.eq(enable & row_done.any()),
-            self.result.payload.eq(out_fifo.r_data),
-            self.result.valid.eq(out_fifo.r_rdy),
-            out_fifo.r_en.eq(self.result.ready),
-        ]
+        # With drain_rows = 2, a pair (2q, 2q+1) leaves when row 2q+1 completes; at
+        # most one pair per tile parity completes in a cycle (cfg.tile_period).
+        for k, f in enumerate(fifos):
+            beat_data, beat_done = 0, []
+            for q in range(beats_per_tile):
+                rows = range(q * cfg.drain_rows, (q + 1) * cfg.drain_rows)
+                ctl = pes[rows[-1]][C - 1].ctl_out
+                done = ctl.valid & ctl.last & ((ctl.parity == k) if n_fifos > 1 else 1)
+                beat = Cat(*(pes[i][j].result for i in rows for j in range(C)))
+                beat_done.append(done)
+                beat_data = beat_data | (beat & done.replicate(beat_bits))
+            m.d.comb += [f.w_data.eq(beat_data), f.w_en.eq(enable & Cat(*beat_done).any())]
+        # Output: whole tiles in order (tile parity 0 first: the first tile has parity 1
+        # after the toggle at its command, so start reading at parity 1).
+        read_parity = Signal(init=1)
+        read_count = Signal(range(beats_per_tile + 1))
+        if n_fifos == 1:
+            src = fifos[0]
+            m.d.comb += [self.result.payload.eq(src.r_data), self.result.valid.eq(src.r_rdy),
+                         src.r_en.eq(self.result.ready)]
+        else:
+            for k, f in enumerate(fifos):
+                with m.If(read_parity == k):
+                    m.d.comb += [self.result.payload.eq(f.r_data),
+                                 self.result.valid.eq(f.r_rdy),
+                                 f.r_en.eq(self.result.ready)]
+            with m.If(self.result.valid & self.result.ready):
+                with m.If(read_count == beats_per_tile - 1):
+                    m.d.sync += [read_count.eq(0), read_parity.eq(~read_parity)]
+                with m.Else():
+                    m.d.sync += read_count.eq(read_count + 1)
 
         # ---------------------------------------------------------------- busy
-        in_flight = Signal(range(2 * R * 64 + 1))  # result rows owed to the consumer
+        in_flight = Signal(range(2 * R * 64 + 1))  # result beats owed to the consumer
         accepted = self.cmd.valid & self.cmd.ready
         delivered = self.result.valid & self.result.ready
         with m.If(accepted & ~delivered):
-            m.d.sync += in_flight.eq(in_flight + R)
+            m.d.sync += in_flight.eq(in_flight + beats_per_tile)
         with m.Elif(accepted & delivered):
-            m.d.sync += in_flight.eq(in_flight + R - 1)
+            m.d.sync += in_flight.eq(in_flight + beats_per_tile - 1)
         with m.Elif(delivered):
             m.d.sync += in_flight.eq(in_flight - 1)
         m.d.comb += self.busy.eq(in_flight != 0)

@@ -21,8 +21,10 @@ from sparseforge.configs import SatConfig
 
 __all__ = ["BeatControl", "SparsePE", "a_layout", "b_layout"]
 
-#: Control bits that travel with every beat (rightwards, with A).
-BeatControl = data.StructLayout({"valid": 1, "first": 1, "last": 1, "sparse": 1})
+#: Control bits that travel with every beat (rightwards, with A); ``parity`` is the
+#: tile's sequence number modulo 2 (which result FIFO its rows go to).
+BeatControl = data.StructLayout({"valid": 1, "first": 1, "last": 1, "sparse": 1,
+                                 "parity": 1})
 
 
 def a_layout(cfg: SatConfig) -> data.ArrayLayout:

@@ -28,7 +28,11 @@ class SatConfig(DesignConfig):
     steps_bits : int
         Width of the per-tile step counter (8..24): at most 2**steps_bits - 1 steps.
     fifo_rows : int
-        Depth of the result FIFO in rows (2..64).
+        Depth of the result FIFO in beats (2..64).
+    drain_rows : int
+        Result rows per ``result`` beat: 1, or 2 (rows must be even) to drain a
+        tile twice as fast, which lowers the tile period floor from
+        ``max(R, C + 1)`` to about ``max(R/2, C + 2)`` (see :meth:`tile_period`).
     name : str
         Verilog module name of the engine's top (an identifier).
     """
@@ -41,6 +45,7 @@ class SatConfig(DesignConfig):
     acc_bits: int = 32
     steps_bits: int = 16
     fifo_rows: int = 4
+    drain_rows: int = 1
     name: str = "sat_engine"
 
     def validate(self) -> None:
@@ -54,6 +59,10 @@ class SatConfig(DesignConfig):
         check_range("acc_bits", self.acc_bits, 2 * self.width, 48)
         check_range("steps_bits", self.steps_bits, 8, 24)
         check_range("fifo_rows", self.fifo_rows, 2, 64)
+        check_choice("drain_rows", self.drain_rows, (1, 2))
+        if self.rows % self.drain_rows:
+            raise ConfigError(f"drain_rows = {self.drain_rows} needs an even rows; got "
+                              f"rows = {self.rows}")
         check_identifier("name", self.name)
 
     @property
@@ -73,5 +82,28 @@ class SatConfig(DesignConfig):
 
     @property
     def min_tile_period(self) -> int:
-        """Smallest spacing (cycles) between the last beats of two tiles: max(R, C + 1)."""
-        return max(self.rows, self.cols + 1)
+        """Smallest spacing (cycles) between the last beats of two tiles."""
+        return self.tile_period(0)
+
+    def tile_period(self, steps: int) -> int:
+        """Spacing (cycles) between the last beats of consecutive tiles of ``steps`` steps.
+
+        A tile needs ``steps + 1`` cycles (command + beats).  The result drain adds
+        a floor:
+
+        * ``drain_rows = 1``: rows of a tile complete on consecutive cycles and
+          one row leaves per cycle, so tiles must be ``R`` apart; a PE's result
+          register is read when its row completes, ``C`` cycles after it was
+          written, so tiles must also be ``C + 1`` apart;
+        * ``drain_rows = 2``: row pairs leave every other cycle, so two tiles'
+          pairs interleave when the spacing is odd (or at least ``R - 1``); the
+          first row of a pair waits one cycle more (``C + 2``), and a tile two
+          ahead must clear the drain (``2P >= R``).
+        """
+        r, c = self.rows, self.cols
+        if self.drain_rows == 1:
+            return max(steps + 1, r, c + 1)
+        period = max(steps + 1, c + 2, -(-r // 2))
+        while period < r - 1 and period % 2 == 0:
+            period += 1
+        return period
