@@ -19,7 +19,6 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from sparseforge.configs import SatConfig
@@ -30,6 +29,7 @@ from sparseforge.sat_schedule import (
     plan_gemm,
     unpack_result_beat,
 )
+from sparseforge.sim.cocotb_reset import start_clock_and_reset
 from sparseforge.sim.sat_perf import gemm_cycles
 from sparseforge.sim.sat_vectors import make_operands, reference
 
@@ -84,14 +84,7 @@ async def sat_regression(dut):
     """Every vector of the spec: bit-exact with golden, cycles equal to the model."""
     spec = json.loads(Path(os.environ["SAT_BENCH_SPEC"]).read_text())
     cfg = SatConfig(**spec["config"])
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.cmd__valid.value = 0
-    dut.data__valid.value = 0
-    dut.result__ready.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_clock_and_reset(dut, ("cmd__valid", "data__valid", "result__ready"))
     report, total_cycles = [], 0
     start = time.perf_counter()
     for vec in spec["vectors"]:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from sparseforge import nm
 from sparseforge.configs import SatConfig
+from sparseforge.sim.cocotb_reset import start_clock_and_reset
 
 
 def weights(cfg: SatConfig, case: dict) -> np.ndarray:
@@ -74,13 +74,7 @@ def unpack_out(cfg: SatConfig, word: int):
 async def weight_generator_matches_golden(dut):
     spec = json.loads(Path(os.environ["SAT_WGEN_SPEC"]).read_text())
     cfg = SatConfig(**spec["config"])
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.inp__valid.value = 0
-    dut.out__ready.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_clock_and_reset(dut, ("inp__valid", "out__ready"))
     report = []
     for case in spec["cases"]:
         rng = random.Random(case["seed"])
