@@ -121,3 +121,18 @@ def test_verilator_weight_generator_matches_golden(cfg, tmp_path):
 def test_odd_rows_cannot_drain_two():
     with pytest.raises(ConfigError, match="drain_rows = 2 needs an even rows; got rows = 3"):
         SatConfig(rows=3, drain_rows=2)
+
+
+@pytest.mark.slow
+def test_icarus_regression_when_installed(tmp_path):
+    import shutil
+
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog is not on PATH (optional second simulator)")
+    from sparseforge.sim.sat_verify import run_regression, run_wgen_regression
+
+    cfg = CONFIGS[0]
+    report = run_regression(cfg, tmp_path, simulator="icarus")
+    assert report["failed"] == 0 and report["passed"] == 15
+    assert all(v["cycles"] == v["model_cycles"] for v in report["vectors"])
+    assert run_wgen_regression(cfg, tmp_path, simulator="icarus")["failed"] == 0
