@@ -67,6 +67,9 @@ def synth_estimate(verilog: str, top: str, board: Board, timeout_s: int = 1800
     import time
 
     family = board.device.synth_family
+    if family is None:
+        raise ValueError(f"synth_xilinx has no family for {board.device.architecture} "
+                         f"({board.name})")
     with tempfile.TemporaryDirectory(prefix="sparseforge-synth-") as tmp:
         folder = Path(tmp)
         (folder / "design.v").write_text(verilog)

@@ -67,9 +67,10 @@ class Device:
     source: str = ""
 
     @property
-    def synth_family(self) -> str:
-        """``synth_xilinx -family`` value for this device (``xcup`` or ``xcv``)."""
-        return {"ultrascale+": "xcup", "versal": "xcv"}[self.architecture]
+    def synth_family(self) -> str | None:
+        """``synth_xilinx -family`` value for this device (``xcup``), or ``None`` for
+        Versal, which Yosys' ``synth_xilinx`` does not map."""
+        return {"ultrascale+": "xcup"}.get(self.architecture)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ def test_perf_bad_input(capsys):
     assert code == 2 and "m = 6 is not allowed" in err
     code, _, err = run(capsys, "perf", "sat", "--board", "u280", "--set", "colz=6")
     assert code == 2 and "known parameters: rows, cols" in err
+    code, _, err = run(capsys, "synth", "sat", "--board", "vhk158")
+    assert code == 2 and "synth_xilinx has no family for it" in err
 
 
 def test_generate_writes_deterministic_files(tmp_path, capsys):

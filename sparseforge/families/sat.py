@@ -130,6 +130,10 @@ def synth(cfg: SatConfig, board, args) -> dict:
 
     board = _need_board(board, "synth")
     _check_fits(cfg, board)
+    if board.device.synth_family is None:
+        raise ConfigError(f"board {board.name} is {board.device.architecture}: Yosys "
+                          "synth_xilinx has no family for it; synthesis estimates cover "
+                          "UltraScale+ boards")
     est = synth_estimate(engine_verilog(cfg), cfg.name, board).to_dict()
     est["board"] = board.name
     p = est["percent"]
