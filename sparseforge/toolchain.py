@@ -39,6 +39,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .errors import SparseforgeError
+
 __all__ = [
     "MIN_VERILATOR",
     "ToolNotFound",
@@ -74,7 +76,7 @@ _FIXES = {
 }
 
 
-class ToolNotFound(RuntimeError):
+class ToolNotFound(SparseforgeError, RuntimeError):
     """A tool sparseforge needs is not installed; the message says how to get it."""
 
 
