@@ -24,7 +24,7 @@ step is evaluated in milliseconds.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sparseforge.board_registry import Board
 from sparseforge.configs import SatConfig
@@ -193,7 +193,8 @@ def _gemm_perf(cfg: SatConfig, g: Gemm, sparse: bool, memory: MemoryModel) -> Ge
 
 
 def _why(cfg: SatConfig, d: GemmPerf, s: GemmPerf, ideal: float) -> str:
-    if not s.sparse:
+    """Why a sparse GEMM falls short of 90 % of the ideal M/N speedup ("" if it does not)."""
+    if not s.sparse or d.cycles / s.cycles >= 0.9 * ideal:
         return ""
     reasons = []
     if s.memory_bound:
@@ -204,11 +205,4 @@ def _why(cfg: SatConfig, d: GemmPerf, s: GemmPerf, ideal: float) -> str:
                        f"{cfg.tile_period(steps_sparse)}-cycle tile period")
     if s.k % cfg.m:
         reasons.append(f"padding: K = {s.k} is not a multiple of M = {cfg.m}")
-    if d.cycles / s.cycles >= 0.9 * ideal or not reasons:
-        return "; ".join(reasons) if d.cycles / s.cycles < 0.9 * ideal else ""
     return "; ".join(reasons)
-
-
-def as_dict(perf: GemmPerf) -> dict:
-    """JSON form of a :class:`GemmPerf`."""
-    return asdict(perf)
