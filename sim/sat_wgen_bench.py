@@ -20,6 +20,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from sparseforge import nm
 from sparseforge.configs import SatConfig
+from sparseforge.sat_schedule import pack_dense_group, unpack_compressed_group
 from sparseforge.sim.cocotb_reset import start_clock_and_reset
 
 
@@ -52,24 +53,6 @@ def beats_and_expected(cfg: SatConfig, w: np.ndarray, colwise: bool):
     return beats, want
 
 
-def pack_group(cfg: SatConfig, values) -> int:
-    word = 0
-    for i, v in enumerate(values):
-        word |= (int(v) & ((1 << cfg.width) - 1)) << (i * cfg.width)
-    return word
-
-
-def unpack_out(cfg: SatConfig, word: int):
-    values, indices = [], []
-    for s in range(cfg.n):
-        v = (word >> (s * cfg.width)) & ((1 << cfg.width) - 1)
-        values.append(v - (1 << cfg.width) if v >> (cfg.width - 1) else v)
-    base = cfg.n * cfg.width
-    for s in range(cfg.n):
-        indices.append((word >> (base + s * cfg.index_bits)) & ((1 << cfg.index_bits) - 1))
-    return values, indices
-
-
 @cocotb.test()
 async def weight_generator_matches_golden(dut):
     spec = json.loads(Path(os.environ["SAT_WGEN_SPEC"]).read_text())
@@ -86,13 +69,13 @@ async def weight_generator_matches_golden(dut):
             ready = int(not case["stall"] or rng.random() < 0.7)
             dut.inp__valid.value = int(valid)
             if valid:
-                dut.inp__payload.value = pack_group(cfg, beats[sent])
+                dut.inp__payload.value = pack_dense_group(cfg, beats[sent])
             dut.out__ready.value = ready
             await ReadOnly()
             if valid and int(dut.inp__ready.value):
                 sent += 1
             if ready and int(dut.out__valid.value):
-                got.append(unpack_out(cfg, int(dut.out__payload.value)))
+                got.append(unpack_compressed_group(cfg, int(dut.out__payload.value)))
             await RisingEdge(dut.clk)
             cycles += 1
         dut.inp__valid.value = 0

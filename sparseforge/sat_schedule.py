@@ -30,8 +30,10 @@ __all__ = [
     "data_beat_bits",
     "pack_cmd",
     "pack_data_beats",
+    "pack_dense_group",
     "plan_gemm",
     "tile_steps",
+    "unpack_compressed_group",
     "unpack_result_beat",
 ]
 
@@ -193,3 +195,27 @@ def unpack_result_beat(cfg: SatConfig, word: int) -> list[list[int]]:
             row.append(v - (1 << cfg.acc_bits) if v & half else v)
         rows.append(row)
     return rows
+
+
+def pack_dense_group(cfg: SatConfig, values) -> int:
+    """One weight-generator input beat: M signed ``width``-bit values, element 0 lowest."""
+    word = 0
+    for i, v in enumerate(values):
+        word |= (int(v) & ((1 << cfg.width) - 1)) << (i * cfg.width)
+    return word
+
+
+def unpack_compressed_group(cfg: SatConfig, word: int) -> tuple[list[int], list[int]]:
+    """A weight-generator output beat as (N signed values, N indices).
+
+    Layout (LSB first): ``values[0..N-1]`` (``width`` bits each), then
+    ``idx[0..N-1]`` (``log2 M`` bits each).
+    """
+    w, ib = cfg.width, cfg.index_bits
+    values = []
+    for s in range(cfg.n):
+        v = (word >> (s * w)) & ((1 << w) - 1)
+        values.append(v - (1 << w) if v >> (w - 1) else v)
+    base = cfg.n * w
+    indices = [(word >> (base + s * ib)) & ((1 << ib) - 1) for s in range(cfg.n)]
+    return values, indices

@@ -19,7 +19,9 @@ from sparseforge.sat_schedule import (
     data_beat_bits,
     pack_cmd,
     pack_data_beats,
+    pack_dense_group,
     plan_gemm,
+    unpack_compressed_group,
     unpack_result_beat,
 )
 
@@ -55,6 +57,23 @@ def test_packing_agrees_with_the_amaranth_layouts():
     beat = data.Const(result_layout(two), word)
     assert unpack_result_beat(two, word) == [[beat[r][j] for j in range(2)] for r in range(2)]
     assert unpack_result_beat(two, word) == [[0, 1], [0, 7]]
+
+
+def test_weight_generator_packing_agrees_with_the_amaranth_layouts():
+    from amaranth import signed
+
+    from sparseforge.hwgen.sat.topn import compressed_layout
+
+    cfg = SatConfig(n=3, m=8)
+    group = [-128, 127, 0, -1, 5, -6, 7, 1]
+    view = data.Const(data.ArrayLayout(signed(cfg.width), cfg.m), pack_dense_group(cfg, group))
+    assert [view[i] for i in range(cfg.m)] == group
+    layout = compressed_layout(cfg.n, cfg.m, cfg.width)
+    word = (0b101_011_000 << (cfg.n * cfg.width)) | (0x80 << 16) | (0x7F << 8) | 0xFF
+    view = data.Const(layout, word)
+    values, indices = unpack_compressed_group(cfg, word)
+    assert values == [view.values[s] for s in range(cfg.n)] == [-1, 127, -128]
+    assert indices == [view.idx[s] for s in range(cfg.n)] == [0, 3, 5]
 
 
 @pytest.mark.parametrize(("field", "value", "fragment"), [
