@@ -16,8 +16,19 @@ WU     ``dW = dYᵀ · X``              out     rows    in      dense
 ``rows`` is batch × tokens for a linear layer and batch × Ho × Wo for a
 convolution.  Convolutions are lowered with im2col, ``in = kh·kw·Cin`` in
 ``(kh, kw, Cin)`` order so that the N:M groups of the forward pass run along
-input channels (``group_len = Cin``, ``kh·kw`` runs of it); the backward pass
-groups along output channels (``group_len = Cout``).  The first layer of a
+input channels (``group_len = Cin``, ``kh·kw`` runs of it).
+
+The backward-data pass of a convolution is itself a convolution of ``dY``
+with the spatially flipped, channel-transposed kernel (implicit GEMM, as GPU
+libraries do it) rather than ``dY · W`` followed by a col2im scatter-add:
+``dX[Hin·Win·batch, Cin] = dYcol · Wb`` with ``k = taps·Cout`` in
+``(tap, Cout)`` order, so the column-wise N:M groups run along output
+channels (``group_len = Cout``, one run per tap) exactly as the mask defines
+them.  A strided convolution splits into ``stride²`` phase GEMMs (the input
+pixels with the same position modulo the stride), each over the kernel taps
+that reach that phase; phases that no tap reaches (a 1×1 stride-2 kernel)
+receive no gradient and cost no GEMM.  For the usual "same" padding the
+phase GEMMs together have exactly the forward pass's MACs.  The first layer of a
 network computes no input gradient (no BP GEMM).  Attention score and context
 products (``Q·Kᵀ``, ``P·V`` and their four backward GEMMs) have no weights and
 stay dense.  Layers whose grouped length is below the smallest useful group
@@ -132,8 +143,35 @@ class ConvLayer:
     def gemms(self, batch: int) -> list[Gemm]:
         rows = batch * self.out_h * self.out_w
         k_in = self.kernel * self.kernel * self.cin
-        return _weight_gemms(self.name, rows, k_in, self.cout, self.cin, self.cout,
-                             self.sparse, self.input_grad)
+        ff, *bp, wu = _weight_gemms(self.name, rows, k_in, self.cout, self.cin, self.cout,
+                                    self.sparse, self.input_grad)
+        if bp:
+            bp = self._input_grad_gemms(batch)
+        return [ff, *bp, wu]
+
+    def _phase_taps(self, size: int) -> list[tuple[int, int]]:
+        """Per phase ``φ < stride`` along one axis: (input pixels, kernel taps reaching them).
+
+        Input pixel ``i`` receives ``dY[o]·W[r]`` for ``o·stride + r − padding = i``,
+        so tap ``r`` reaches phase ``φ = i mod stride`` when
+        ``(φ + padding − r) mod stride = 0``.
+        """
+        s = self.stride
+        return [(-(-(size - phase) // s),
+                 sum((phase + self.padding - r) % s == 0 for r in range(self.kernel)))
+                for phase in range(min(s, size))]
+
+    def _input_grad_gemms(self, batch: int) -> list[Gemm]:
+        shapes: dict[tuple[int, int], int] = {}
+        for pix_y, taps_y in self._phase_taps(self.in_h):
+            for pix_x, taps_x in self._phase_taps(self.in_w):
+                taps = taps_y * taps_x
+                if taps:
+                    key = (batch * pix_y * pix_x, taps * self.cout)
+                    shapes[key] = shapes.get(key, 0) + 1
+        sparse = "colwise" if self.sparse else None
+        return [Gemm(self.name, "BP", m, k, self.cin, count, sparse, self.cout)
+                for (m, k), count in sorted(shapes.items(), key=lambda kv: (-kv[0][1], kv[0][0]))]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from sparseforge.cli import main
@@ -33,9 +34,15 @@ def test_linear_lowering():
 def test_conv_lowering_im2col():
     conv = ConvLayer("c", cin=64, cout=128, kernel=3, stride=2, padding=1, in_h=56, in_w=56)
     assert (conv.out_h, conv.out_w) == (28, 28)
-    ff, bp, wu = conv.gemms(batch=2)
+    ff, *bp, wu = conv.gemms(batch=2)
     assert (ff.m, ff.k, ff.n, ff.sparse, ff.group_len) == (2 * 28 * 28, 9 * 64, 128, "rowwise", 64)
-    assert (bp.m, bp.k, bp.n, bp.sparse, bp.group_len) == (2 * 28 * 28, 128, 9 * 64, "colwise", 128)
+    # stride 2: four phases of the 56x56 input, reached by 2x2, 2x1, 1x2 and 1x1 taps
+    assert [(g.m, g.k, g.n, g.count, g.sparse, g.group_len) for g in bp] == [
+        (2 * 28 * 28, 4 * 128, 64, 1, "colwise", 128),
+        (2 * 28 * 28, 2 * 128, 64, 2, "colwise", 128),
+        (2 * 28 * 28, 1 * 128, 64, 1, "colwise", 128),
+    ]
+    assert sum(g.macs for g in bp) == ff.macs
     assert (wu.m, wu.k, wu.n, wu.sparse) == (128, 2 * 28 * 28, 9 * 64, None)
     assert ff.sparse_groups(8) == 9 * 8
     odd = ConvLayer("c", cin=20, cout=8, kernel=3, stride=1, padding=1, in_h=8, in_w=8)
@@ -89,3 +96,60 @@ def test_cli_workloads_json(capsys):
 def test_cli_workload_errors(capsys):
     assert main(["workloads", "show", "alexnet"]) == 2
     assert "unknown workload 'alexnet'" in capsys.readouterr().err
+
+
+def _input_grad_by_phases(dy, w, stride, padding, in_h, in_w):
+    """dX of a conv as one GEMM per stride phase; returns dX and the (m, k) of each GEMM."""
+    batch, cout, out_h, out_w = dy.shape
+    _, cin, kernel, _ = w.shape
+    dx = np.zeros((batch, cin, in_h, in_w))
+    shapes = []
+    for py in range(stride):
+        for px in range(stride):
+            taps = [(r, c) for r in range(kernel) for c in range(kernel)
+                    if (py + padding - r) % stride == 0 and (px + padding - c) % stride == 0]
+            pixels = [(i, j) for i in range(py, in_h, stride) for j in range(px, in_w, stride)]
+            if not taps or not pixels:
+                continue
+            # A[(b, i, j), (tap, cout)] = dY[b, cout, o] at o = (i + p - r) / s, zero outside
+            a = np.zeros((batch, len(pixels), len(taps), cout))
+            for q, (i, j) in enumerate(pixels):
+                for t, (r, c) in enumerate(taps):
+                    oy, ox = (i + padding - r) // stride, (j + padding - c) // stride
+                    if 0 <= oy < out_h and 0 <= ox < out_w:
+                        a[:, q, t, :] = dy[:, :, oy, ox]
+            b = np.stack([w[:, :, r, c] for r, c in taps])        # [(tap, cout), cin]
+            a = a.reshape(batch * len(pixels), len(taps) * cout)
+            res = (a @ b.reshape(len(taps) * cout, cin)).reshape(batch, len(pixels), cin)
+            for q, (i, j) in enumerate(pixels):
+                dx[:, :, i, j] = res[:, q, :]
+            shapes.append((batch * len(pixels), len(taps) * cout))
+    return dx, shapes
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding", "size"),
+                         [(3, 1, 1, 6), (3, 2, 1, 8), (1, 2, 0, 8), (3, 2, 1, 7), (7, 2, 3, 9),
+                          (5, 1, 2, 5), (4, 4, 0, 8), (3, 3, 0, 10)])
+def test_conv_input_grad_phase_gemms_compute_dx(kernel, stride, padding, size):
+    """The BP lowering's phase GEMMs, run numerically, give the definition's dX exactly."""
+    rng = np.random.default_rng(kernel * 100 + stride * 10 + size)
+    conv = ConvLayer("c", cin=3, cout=4, kernel=kernel, stride=stride, padding=padding,
+                     in_h=size, in_w=size)
+    batch = 2
+    dy = rng.integers(-5, 6, (batch, 4, conv.out_h, conv.out_w)).astype(float)
+    w = rng.integers(-5, 6, (4, 3, kernel, kernel)).astype(float)
+    # definition: y[o] = sum_r x[o*s + r - p] w[r]  =>  dx[o*s + r - p] += dy[o] w[r]
+    ref = np.zeros((batch, 3, size, size))
+    for oy in range(conv.out_h):
+        for ox in range(conv.out_w):
+            for r in range(kernel):
+                for c in range(kernel):
+                    i, j = oy * stride + r - padding, ox * stride + c - padding
+                    if 0 <= i < size and 0 <= j < size:
+                        ref[:, :, i, j] += dy[:, :, oy, ox] @ w[:, :, r, c]
+    dx, shapes = _input_grad_by_phases(dy, w, stride, padding, size, size)
+    np.testing.assert_array_equal(dx, ref)
+    bp = [g for g in conv.gemms(batch) if g.phase == "BP"]
+    lowered = sorted((g.m, g.k) for g in bp for _ in range(g.count))
+    assert lowered == sorted(shapes)
+    assert all(g.n == 3 and g.group_len == 4 and g.k % 4 == 0 for g in bp)
