@@ -35,6 +35,13 @@ class SatConfig(DesignConfig):
         ``max(R, C + 1)`` to about ``max(R/2, C + 2)`` (see :meth:`tile_period`).
     name : str
         Verilog module name of the engine's top (an identifier).
+    kernel_name : str
+        Name of the kernel (the AXI shell's Verilog top, the Vitis kernel and the
+        Vivado IP); an identifier different from ``name``.
+    axi_data_bits : int
+        Data width of the kernel's AXI4 memory master (128, 256 or 512 bits).
+    max_burst : int
+        Longest AXI4 burst the kernel issues, in beats (power of two, 2..256).
     """
 
     rows: int = 4
@@ -47,6 +54,9 @@ class SatConfig(DesignConfig):
     fifo_rows: int = 4
     drain_rows: int = 1
     name: str = "sat_engine"
+    kernel_name: str = "sat_kernel"
+    axi_data_bits: int = 128
+    max_burst: int = 64
 
     def validate(self) -> None:
         check_range("rows", self.rows, 1, 64)
@@ -64,6 +74,12 @@ class SatConfig(DesignConfig):
             raise ConfigError(f"drain_rows = {self.drain_rows} needs an even rows; got "
                               f"rows = {self.rows}")
         check_identifier("name", self.name)
+        check_identifier("kernel_name", self.kernel_name)
+        if self.kernel_name == self.name:
+            raise ConfigError(f"kernel_name = {self.kernel_name!r} equals name; allowed: a "
+                              "different identifier (both are Verilog modules)")
+        check_choice("axi_data_bits", self.axi_data_bits, (128, 256, 512))
+        check_choice("max_burst", self.max_burst, (2, 4, 8, 16, 32, 64, 128, 256))
 
     @property
     def index_bits(self) -> int:

@@ -1,0 +1,1 @@
+"""Vivado / Vitis project emission from a kernel's register map (Jinja2 templates)."""
