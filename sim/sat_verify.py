@@ -23,7 +23,7 @@ __all__ = ["lint_verilog", "run_regression", "run_wgen_regression"]
 _LINT_WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE")
 
 
-def lint_verilog(source: Path, top: str) -> str:
+def lint_verilog(source: Path, top: str, waivers: tuple[str, ...] = ()) -> str:
     """``verilator --lint-only`` (default warnings are errors) on one file; returns its output.
 
     Raises
@@ -33,7 +33,8 @@ def lint_verilog(source: Path, top: str) -> str:
     """
     exe = verilator_root() / "bin" / "verilator"
     proc = subprocess.run(
-        [str(exe), "--lint-only", *_LINT_WAIVERS, "--top-module", top, str(source)],
+        [str(exe), "--lint-only", *_LINT_WAIVERS, *(f"-Wno-{w}" for w in waivers),
+         "--top-module", top, str(source)],
         capture_output=True, text=True, env=simulator_env(), check=False, timeout=600,
     )
     if proc.returncode != 0:
@@ -104,3 +105,36 @@ def run_wgen_regression(cfg: SatConfig, build_dir: Path, simulator: str = "veril
     report = json.loads(report_path.read_text())
     report["failed"] = sum(1 for c in report["cases"] if c["mismatches"])
     return report
+
+
+def run_kernel_runs(cfg: SatConfig, build_dir: Path, runs: list[dict],
+                    simulator: str = "verilator", lint: bool = True) -> dict:
+    """Build the SAT kernel (AXI shell + engine) and execute ``runs`` (command lists).
+
+    Each run is ``{"id", "vectors": [...], "base"?}``; returns the bench report
+    ``{"runs": [{"id", "cycles", "status", "mismatches", "passed", ...}], ...}``.
+    """
+    from sparseforge.hwgen.shell.sat_kernel import kernel_verilog
+
+    build_dir = Path(build_dir).resolve()
+    (build_dir / "rtl").mkdir(parents=True, exist_ok=True)
+    source = build_dir / "rtl" / f"{cfg.kernel_name}.v"
+    text = kernel_verilog(cfg)
+    if not source.exists() or source.read_text() != text:
+        source.write_text(text)
+    if lint and simulator == "verilator":
+        # SYMRSVDWORD: Vitis names the interrupt port ``interrupt`` (a C++ word)
+        lint_verilog(source, cfg.kernel_name, waivers=("SYMRSVDWORD",))
+    spec_path, report_path = build_dir / "kernel_spec.json", build_dir / "kernel_report.json"
+    spec_path.write_text(json.dumps({"config": cfg.to_dict(), "runs": runs,
+                                     "report": str(report_path)}))
+    if report_path.exists():
+        report_path.unlink()
+    result = run_cocotb(sources=[source], toplevel=cfg.kernel_name,
+                        test_module="sparseforge.sim.sat_kernel_bench",
+                        build_dir=build_dir / f"kernel_{simulator}", simulator=simulator,
+                        extra_env={"SAT_KERNEL_SPEC": str(spec_path)})
+    if not report_path.exists():
+        raise RuntimeError(f"the kernel bench wrote no report ({result.failures} cocotb "
+                           f"failures); see {result.results_xml}")
+    return json.loads(report_path.read_text())

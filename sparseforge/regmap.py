@@ -33,9 +33,10 @@ Port names follow the Vitis RTL-kernel convention, lower case:
 ``ap_clk``, ``ap_rst_n`` (active low), ``interrupt``,
 ``s_axi_control_{awvalid,awready,awaddr,wvalid,wready,wdata,wstrb,bvalid,bready,bresp,
 arvalid,arready,araddr,rvalid,rready,rdata,rresp}`` and, per master,
-``m_axi_<name>_{awvalid,awready,awaddr,awlen,awsize,awburst,wvalid,wready,wdata,wstrb,
-wlast,bvalid,bready,bresp,arvalid,arready,araddr,arlen,arsize,arburst,rvalid,rready,
-rdata,rlast,rresp}``.
+``m_axi_<name>_{awvalid,awready,awid,awaddr,awlen,awsize,awburst,wvalid,wready,wdata,
+wstrb,wlast,bvalid,bready,bid,bresp,arvalid,arready,arid,araddr,arlen,arsize,arburst,
+rvalid,rready,rid,rdata,rlast,rresp}``.  IDs are one bit and always 0 (one ID: every
+response comes back in order).
 """
 
 from __future__ import annotations
@@ -76,15 +77,17 @@ CONTROL_PORTS = (
 #: AXI4 master signals: (suffix, direction seen from the kernel, width);
 #: ``"A"`` is the address width, ``"D"`` the data width, ``"S"`` data width / 8.
 MASTER_PORTS = (
-    ("awvalid", "out", 1), ("awready", "in", 1), ("awaddr", "out", "A"), ("awlen", "out", 8),
+    ("awvalid", "out", 1), ("awready", "in", 1), ("awid", "out", 1), ("awaddr", "out", "A"),
+    ("awlen", "out", 8),
     ("awsize", "out", 3), ("awburst", "out", 2),
     ("wvalid", "out", 1), ("wready", "in", 1), ("wdata", "out", "D"), ("wstrb", "out", "S"),
     ("wlast", "out", 1),
-    ("bvalid", "in", 1), ("bready", "out", 1), ("bresp", "in", 2),
-    ("arvalid", "out", 1), ("arready", "in", 1), ("araddr", "out", "A"), ("arlen", "out", 8),
+    ("bvalid", "in", 1), ("bready", "out", 1), ("bid", "in", 1), ("bresp", "in", 2),
+    ("arvalid", "out", 1), ("arready", "in", 1), ("arid", "out", 1), ("araddr", "out", "A"),
+    ("arlen", "out", 8),
     ("arsize", "out", 3), ("arburst", "out", 2),
-    ("rvalid", "in", 1), ("rready", "out", 1), ("rdata", "in", "D"), ("rlast", "in", 1),
-    ("rresp", "in", 2),
+    ("rvalid", "in", 1), ("rready", "out", 1), ("rid", "in", 1), ("rdata", "in", "D"),
+    ("rlast", "in", 1), ("rresp", "in", 2),
 )
 
 _ACCESS = ("rw", "ro", "wo", "rw_sc", "cor", "tow")

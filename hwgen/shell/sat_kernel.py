@@ -1,0 +1,368 @@
+"""The SAT kernel: control slave + command processor + AXI master around the engine.
+
+Top-level ports follow the Vitis RTL-kernel convention
+(:mod:`sparseforge.regmap`); the register map, command list and memory
+layouts are :mod:`sparseforge.sat_kernel`.  Block diagram and timing:
+``docs/designs/sat_kernel.md``.
+
+::
+
+    s_axi_control ─► AxiLiteControl ─ start/args ─► command FSM ─► tile cmds ─► SatEngine
+                                                      │  ▲                          ▲    │
+                                    descriptor words ─┘  │ A/B read requests         │    │ result beats
+    m_axi_gmem AR/R ◄─► BurstReader ── tag A ─► FIFO A ─► A record ─┐                │    ▼
+                                    ── tag B ─► FIFO B ─► B record ─┴─ data beat ────┘  serialiser
+    m_axi_gmem AW/W/B ◄─ BurstWriter ◄─────────────────────────────────────────── words ┘
+
+Operand reads are issued a chunk of steps at a time, A chunk then B chunk,
+only when the target FIFO has room for the whole chunk (credits), so read
+data never waits.  One command runs at a time: fetch the descriptor, check
+it, run its tiles (reads, engine, writes overlap), wait for the last write
+response, next command.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, ClockDomain, Elaboratable, Module, Mux, Signal
+from amaranth.lib import fifo
+
+from sparseforge.configs import SatConfig
+from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS
+from sparseforge.sat_kernel import DESC_BYTES, OPCODES, Geometry, info_words, register_map
+
+from ..sat.engine import SatEngine
+from .axi_lite import AxiLiteControl
+from .axi_master import BurstReader, BurstWriter
+
+__all__ = ["SatKernel", "kernel_chunk_steps", "kernel_verilog"]
+
+TAG_A, TAG_B, TAG_DESC = 0, 1, 2
+
+
+def kernel_chunk_steps(cfg: SatConfig) -> int:
+    """Steps per operand read request: about one ``max_burst`` of the larger record."""
+    geo = Geometry.of(cfg)
+    return max(1, cfg.max_burst // max(geo.a_words, geo.b_words))
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(1, (n - 1).bit_length())
+
+
+class _Assembler(Elaboratable):
+    """Collects ``words`` FIFO words into one record (word 0 lowest)."""
+
+    def __init__(self, src: fifo.SyncFIFO, words: int, word_bits: int):
+        self.src, self.words, self.word_bits = src, words, word_bits
+        self.record = Signal(words * word_bits)
+        self.valid = Signal()
+        self.take = Signal()  # the record is consumed this cycle
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(range(self.words + 1))
+        m.d.comb += self.valid.eq(count == self.words)
+        room = (count < self.words) | self.take
+        m.d.comb += self.src.r_en.eq(room & self.src.r_rdy)
+        pos = Signal(range(self.words + 1))
+        m.d.comb += pos.eq(count)
+        with m.If(self.take):
+            m.d.comb += pos.eq(0)
+        with m.If(self.src.r_en):
+            for w in range(self.words):
+                with m.If(pos == w):
+                    m.d.sync += self.record.word_select(w, self.word_bits).eq(self.src.r_data)
+            m.d.sync += count.eq(pos + 1)
+        with m.Elif(self.take):
+            m.d.sync += count.eq(0)
+        return m
+
+
+class SatKernel(Elaboratable):
+    """The SAT kernel top (Verilog module ``cfg.kernel_name``).
+
+    Attributes
+    ----------
+    ap_clk, ap_rst_n, interrupt : Signal
+    s_axi_control : dict[str, Signal]
+        ``s_axi_control_<sig>`` ports by suffix.
+    m_axi_gmem : dict[str, Signal]
+        ``m_axi_gmem_<sig>`` ports by suffix.
+    """
+
+    def __init__(self, cfg: SatConfig):
+        self.cfg = cfg
+        self.rmap = register_map(cfg)
+        self.geo = Geometry.of(cfg)
+        self.ap_clk = Signal(name="ap_clk")
+        self.ap_rst_n = Signal(name="ap_rst_n")
+        self.interrupt = Signal(name="interrupt")
+        ab = self.rmap.control_addr_bits
+        self.s_axi_control = {n: Signal(ab if w is None else w, name=f"s_axi_control_{n}")
+                              for n, _, w in CONTROL_PORTS}
+        widths = {"A": 64, "D": cfg.axi_data_bits, "S": cfg.axi_data_bits // 8}
+        self.m_axi_gmem = {n: Signal(widths.get(w, w), name=f"m_axi_gmem_{n}")
+                           for n, _, w in MASTER_PORTS}
+
+    def ports(self) -> list[Signal]:
+        """Top-level ports in declaration order."""
+        return [self.ap_clk, self.ap_rst_n, self.interrupt, *self.s_axi_control.values(),
+                *self.m_axi_gmem.values()]
+
+    # ------------------------------------------------------------------ wiring helpers
+    @staticmethod
+    def _bind(m, flat: dict, group, table, inward: str):
+        """Connect flat top-level port signals to a component's port group."""
+        for name, direction, _ in table:
+            if direction == inward:
+                m.d.comb += getattr(group, name).eq(flat[name])
+            else:
+                m.d.comb += flat[name].eq(getattr(group, name))
+
+    def elaborate(self, platform):
+        cfg, geo = self.cfg, self.geo
+        db = geo.word_bits
+        m = Module()
+        m.domains.sync = cd = ClockDomain("sync")
+        m.d.comb += [cd.clk.eq(self.ap_clk), cd.rst.eq(~self.ap_rst_n)]
+
+        m.submodules.ctl = ctl = AxiLiteControl(self.rmap)
+        self._bind(m, self.s_axi_control, ctl.bus, CONTROL_PORTS, "in")
+        m.d.comb += self.interrupt.eq(ctl.interrupt)
+
+        m.submodules.reader = rd = BurstReader(db, cfg.max_burst, tags=3)
+        m.submodules.writer = wr = BurstWriter(db, cfg.max_burst)
+        for name, direction, _ in MASTER_PORTS:
+            src = rd.bus if name.startswith(("ar", "r")) else wr.bus  # AR/R vs AW/W/B
+            if direction == "in":
+                m.d.comb += getattr(src, name).eq(self.m_axi_gmem[name])
+            else:
+                m.d.comb += self.m_axi_gmem[name].eq(getattr(src, name))
+
+        m.submodules.engine = eng = SatEngine(cfg)
+
+        # -------------------------------------------------------------- operand FIFOs
+        chunk = kernel_chunk_steps(cfg)
+        depth_a = _pow2_at_least(2 * chunk * geo.a_words)
+        depth_b = _pow2_at_least(2 * chunk * geo.b_words)
+        m.submodules.fifo_a = fa = fifo.SyncFIFO(width=db, depth=depth_a)
+        m.submodules.fifo_b = fb = fifo.SyncFIFO(width=db, depth=depth_b)
+        m.d.comb += [
+            fa.w_data.eq(rd.out_data), fa.w_en.eq(rd.out_valid & (rd.out_tag == TAG_A)),
+            fb.w_data.eq(rd.out_data), fb.w_en.eq(rd.out_valid & (rd.out_tag == TAG_B)),
+        ]
+        m.submodules.asm_a = asm_a = _Assembler(fa, geo.a_words, db)
+        m.submodules.asm_b = asm_b = _Assembler(fb, geo.b_words, db)
+        m.d.comb += [
+            eng.data.valid.eq(asm_a.valid & asm_b.valid),
+            eng.data.payload.eq(Cat(asm_a.record[:geo.a_bits], asm_b.record[:geo.b_bits])),
+            asm_a.take.eq(eng.data.valid & eng.data.ready),
+            asm_b.take.eq(eng.data.valid & eng.data.ready),
+        ]
+
+        # -------------------------------------------------------------- result serialiser
+        if geo.r_words == 1:
+            m.d.comb += [wr.data.payload.eq(eng.result.payload),
+                         wr.data.valid.eq(eng.result.valid),
+                         eng.result.ready.eq(wr.data.ready)]
+        else:
+            rbuf = Signal(geo.r_words * db)
+            ridx = Signal(range(geo.r_words))
+            rfull = Signal()
+            m.d.comb += [eng.result.ready.eq(~rfull), wr.data.valid.eq(rfull),
+                         wr.data.payload.eq(rbuf.word_select(ridx, db))]
+            with m.If(eng.result.valid & ~rfull):
+                m.d.sync += [rbuf.eq(eng.result.payload), rfull.eq(1), ridx.eq(0)]
+            with m.If(wr.data.valid & wr.data.ready):
+                m.d.sync += ridx.eq(ridx + 1)
+                with m.If(ridx == geo.r_words - 1):
+                    m.d.sync += rfull.eq(0)
+
+        # -------------------------------------------------------------- descriptor
+        desc_words = DESC_BYTES * 8 // db
+        desc = Signal(DESC_BYTES * 8)
+        desc_count = Signal(range(desc_words + 1))
+        with m.If(rd.out_valid & (rd.out_tag == TAG_DESC)):
+            for w in range(desc_words):
+                with m.If(desc_count == w):
+                    m.d.sync += desc.word_select(w, db).eq(rd.out_data)
+            m.d.sync += desc_count.eq(desc_count + 1)
+
+        def dword(i):
+            return desc.word_select(i, 32)
+
+        op, d_n, d_m = dword(0)[:8], dword(0)[8:16], dword(0)[16:24]
+
+        # command state
+        sparse = Signal()
+        steps = Signal(32)
+        row_tiles, col_tiles = Signal(32), Signal(32)
+        a_base, b_base, c_base = Signal(64), Signal(64), Signal(64)
+        a_stride, b_stride = Signal(32), Signal(32)
+        tiles = Signal(64)
+        status = Signal(8)
+        err_cmd = Signal(32)
+        cycles = Signal(64)
+        cmds_done = Signal(32)
+        cmd_ptr = Signal(64)
+        cmds_left = Signal(32)
+        running = Signal()
+        axi_err = Signal(8)
+
+        with m.If(rd.error):
+            m.d.sync += axi_err.eq(4)
+        with m.If(wr.error):
+            m.d.sync += axi_err.eq(5)
+
+        # -------------------------------------------------------------- tile commands
+        cmds_issued = Signal(64)
+        issue_on = Signal()
+        m.d.comb += [eng.cmd.valid.eq(issue_on & (cmds_issued != tiles)),
+                     eng.cmd.payload.sparse.eq(sparse),
+                     eng.cmd.payload.steps.eq(steps)]
+        with m.If(eng.cmd.valid & eng.cmd.ready):
+            m.d.sync += cmds_issued.eq(cmds_issued + 1)
+
+        # -------------------------------------------------------------- read sequencer
+        credit_a = Signal(range(depth_a + 1), init=depth_a)
+        credit_b = Signal(range(depth_b + 1), init=depth_b)
+        seq_on = Signal()
+        ti, tj = Signal(32), Signal(32)
+        steps_left = Signal(32)
+        a_row, a_cur, b_col, b_cur = Signal(64), Signal(64), Signal(64), Signal(64)
+        c_steps = Signal(range(chunk + 1))
+        m.d.comb += c_steps.eq(steps_left)
+        with m.If(steps_left > chunk):
+            m.d.comb += c_steps.eq(chunk)
+        words_a = c_steps * geo.a_words
+        words_b = c_steps * geo.b_words
+        take_a = rd.req.valid & rd.req.ready & (rd.req.payload.tag == TAG_A)
+        take_b = rd.req.valid & rd.req.ready & (rd.req.payload.tag == TAG_B)
+        m.d.sync += [credit_a.eq(credit_a + fa.r_en - Mux(take_a, words_a, 0)),
+                     credit_b.eq(credit_b + fb.r_en - Mux(take_b, words_b, 0))]
+        seq_done = Signal()
+        shift = (db // 8).bit_length() - 1
+
+        # -------------------------------------------------------------- command FSM
+        with m.FSM(name="command"):
+            with m.State("IDLE"):
+                with m.If(ctl.start):
+                    m.d.sync += [cmd_ptr.eq(ctl.args["cmd_list"]),
+                                 cmds_left.eq(ctl.args["n_cmds"]), status.eq(0),
+                                 err_cmd.eq(0), cycles.eq(0), cmds_done.eq(0),
+                                 axi_err.eq(0), running.eq(1)]
+                    m.next = "NEXT"
+            with m.State("NEXT"):
+                with m.If(axi_err != 0):
+                    m.d.sync += [status.eq(axi_err), err_cmd.eq(cmds_done - 1)]
+                    m.next = "DONE"
+                with m.Elif(cmds_left == 0):
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(cmd_ptr),
+                                 rd.req.payload.words.eq(desc_words),
+                                 rd.req.payload.tag.eq(TAG_DESC)]
+                    with m.If(rd.req.ready):
+                        m.d.sync += desc_count.eq(0)
+                        m.next = "FETCH"
+            with m.State("FETCH"):
+                with m.If(desc_count == desc_words):
+                    m.next = "DECODE"
+            with m.State("DECODE"):
+                bad_op = ~Cat(*(op == v for v in OPCODES.values())).any()
+                with m.If(bad_op):
+                    m.d.sync += [status.eq(1), err_cmd.eq(cmds_done)]
+                    m.next = "DONE"
+                with m.Elif((d_n != cfg.n) | (d_m != cfg.m)):
+                    m.d.sync += [status.eq(2), err_cmd.eq(cmds_done)]
+                    m.next = "DONE"
+                with m.Elif(dword(1) > cfg.max_steps):
+                    m.d.sync += [status.eq(3), err_cmd.eq(cmds_done)]
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.sync += [
+                        sparse.eq(op != OPCODES["dense"]), steps.eq(dword(1)),
+                        row_tiles.eq(dword(2)), col_tiles.eq(dword(3)),
+                        a_base.eq(Cat(dword(4), dword(5))), b_base.eq(Cat(dword(6), dword(7))),
+                        c_base.eq(Cat(dword(8), dword(9))),
+                        a_stride.eq(dword(10)), b_stride.eq(dword(11)),
+                        tiles.eq(dword(2) * dword(3)),
+                    ]
+                    m.next = "SETUP"
+            with m.State("SETUP"):
+                m.d.comb += [wr.job.valid.eq(1), wr.job.payload.addr.eq(c_base),
+                             wr.job.payload.words.eq(
+                                 tiles * (cfg.rows // cfg.drain_rows * geo.r_words))]
+                with m.If(wr.job.ready):
+                    m.d.sync += [cmds_issued.eq(0), issue_on.eq(1), seq_on.eq(1),
+                                 seq_done.eq((tiles == 0) | (steps == 0)),
+                                 ti.eq(0), tj.eq(0), steps_left.eq(steps),
+                                 a_row.eq(a_base), a_cur.eq(a_base),
+                                 b_col.eq(b_base), b_cur.eq(b_base)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(seq_done & rd.idle & (cmds_issued == tiles) & wr.idle
+                          & ~wr.job.valid):
+                    m.d.sync += [issue_on.eq(0), seq_on.eq(0), cmds_done.eq(cmds_done + 1),
+                                 cmds_left.eq(cmds_left - 1), cmd_ptr.eq(cmd_ptr + DESC_BYTES)]
+                    m.next = "NEXT"
+            with m.State("DONE"):
+                m.d.comb += ctl.done.eq(1)
+                m.d.sync += running.eq(0)
+                m.next = "IDLE"
+
+        # operand read requests: A chunk, then B chunk, for each chunk of each tile
+        with m.FSM(name="reads"):
+            with m.State("A"):
+                with m.If(seq_on & ~seq_done):
+                    with m.If(credit_a >= words_a):
+                        m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(a_cur),
+                                     rd.req.payload.words.eq(words_a),
+                                     rd.req.payload.tag.eq(TAG_A)]
+                        with m.If(rd.req.ready):
+                            m.d.sync += a_cur.eq(a_cur + (words_a << shift))
+                            m.next = "B"
+            with m.State("B"):
+                with m.If(credit_b >= words_b):
+                    m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(b_cur),
+                                 rd.req.payload.words.eq(words_b),
+                                 rd.req.payload.tag.eq(TAG_B)]
+                    with m.If(rd.req.ready):
+                        m.d.sync += [b_cur.eq(b_cur + (words_b << shift)),
+                                     steps_left.eq(steps_left - c_steps)]
+                        m.next = "A"
+                        with m.If(steps_left == c_steps):  # tile done: next tile
+                            m.d.sync += steps_left.eq(steps)
+                            with m.If(tj == col_tiles - 1):
+                                m.d.sync += [tj.eq(0), ti.eq(ti + 1), b_col.eq(b_base),
+                                             b_cur.eq(b_base), a_row.eq(a_row + a_stride),
+                                             a_cur.eq(a_row + a_stride)]
+                                with m.If(ti == row_tiles - 1):
+                                    m.d.sync += seq_done.eq(1)
+                            with m.Else():
+                                m.d.sync += [tj.eq(tj + 1), b_col.eq(b_col + b_stride),
+                                             b_cur.eq(b_col + b_stride), a_cur.eq(a_row)]
+
+        with m.If(running):
+            m.d.sync += cycles.eq(cycles + 1)
+        info = info_words(cfg)
+        m.d.comb += [
+            ctl.running.eq(running),
+            ctl.status["STATUS"].eq(status),
+            ctl.status["ERR_CMD"].eq(err_cmd),
+            ctl.status["CYCLES_LO"].eq(cycles[:32]),
+            ctl.status["CYCLES_HI"].eq(cycles[32:]),
+            ctl.status["CMDS_DONE"].eq(cmds_done),
+            ctl.status["INFO0"].eq(info[0]),
+            ctl.status["INFO1"].eq(info[1]),
+            ctl.status["INFO2"].eq(info[2]),
+        ]
+        return m
+
+
+def kernel_verilog(cfg: SatConfig) -> str:
+    """Verilog of the kernel, top module ``cfg.kernel_name`` (deterministic)."""
+    from amaranth.back import verilog
+
+    top = SatKernel(cfg)
+    return verilog.convert(top, name=cfg.kernel_name, ports=top.ports(), emit_src=False)
