@@ -7,12 +7,11 @@ layouts are :mod:`sparseforge.sat_kernel`.  Block diagram and timing:
 
 ::
 
-    s_axi_control ─► AxiLiteControl ─ start/args ─► command FSM ─► tile cmds ─► SatEngine
-                                                      │  ▲                          ▲    │
-                                    descriptor words ─┘  │ A/B read requests         │    │ result beats
-    m_axi_gmem AR/R ◄─► BurstReader ── tag A ─► FIFO A ─► A record ─┐                │    ▼
-                                    ── tag B ─► FIFO B ─► B record ─┴─ data beat ────┘  serialiser
-    m_axi_gmem AW/W/B ◄─ BurstWriter ◄─────────────────────────────────────────── words ┘
+    s_axi_control ─► AxiLiteControl ─ start, args ─► command FSM ─ tile cmds ─► SatEngine
+                                                         │  descriptor, A/B requests  │
+    m_axi_gmem AR/R ◄─► BurstReader ─ tag A ─► FIFO A ─► A record ─┐            result beats
+                                    ─ tag B ─► FIFO B ─► B record ─┴► data beat      │
+    m_axi_gmem AW/W/B ◄─ BurstWriter ◄──────── words ◄── serialiser ◄───────────────┘
 
 Operand reads are issued a chunk of steps at a time, A chunk then B chunk,
 only when the target FIFO has room for the whole chunk (credits), so read
