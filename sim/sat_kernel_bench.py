@@ -108,6 +108,10 @@ async def sat_kernel_runs(dut):
         image, jobs, cmd_addr = layout_run(cfg, run["vectors"], run.get("base", 0x1000))
         for addr, raw in image:
             ram.write(addr, raw)
+        bad = run.get("corrupt")  # {"index": i, "word": w, "value": v}: a faulty descriptor
+        if bad:
+            ram.write(cmd_addr + bad["index"] * DESC_BYTES + 4 * bad["word"],
+                      int(bad["value"]).to_bytes(4, "little"))
         for _, c_addr, _want in jobs:  # poison the result areas
             ram.write(c_addr, b"\xa5" * 64)
         await axil.write_dword(off["cmd_list_lo"], cmd_addr & 0xFFFFFFFF)
@@ -118,18 +122,23 @@ async def sat_kernel_runs(dut):
         cycles = (await axil.read_dword(off["CYCLES_LO"])) | (
             await axil.read_dword(off["CYCLES_HI"])) << 32
         status = await axil.read_dword(off["STATUS"])
+        err_cmd = await axil.read_dword(off["ERR_CMD"])
         done = await axil.read_dword(off["CMDS_DONE"])
         ctrl_after = await axil.read_dword(off["CTRL"])
         mism = []
+        if bad:
+            jobs = jobs[:bad["index"]]
         for plan, c_addr, want in jobs:
             raw = np.frombuffer(ram.read(c_addr, result_bytes(cfg, len(plan.tiles))), np.uint8)
             got = unpack_results(cfg, plan, raw)
             mism.append(int(np.count_nonzero(got != want)))
         total += cycles
+        want_status = run.get("expect_status", 0)
+        ok_status = status == want_status and (not bad or err_cmd == bad["index"])
         report.append({"id": run["id"], "cycles": cycles, "status": status,
-                       "cmds_done": done, "ctrl_at_done": ctrl, "ctrl_after_read": ctrl_after,
-                       "mismatches": mism,
-                       "passed": status == 0 and done == len(jobs) and not any(mism)})
+                       "err_cmd": err_cmd, "cmds_done": done, "ctrl_at_done": ctrl,
+                       "ctrl_after_read": ctrl_after, "mismatches": mism,
+                       "passed": ok_status and done == len(jobs) and not any(mism)})
     wall = time.perf_counter() - start
     Path(spec["report"]).write_text(json.dumps(
         {"runs": report, "sim_seconds": wall, "kernel_cycles": total}, indent=1))

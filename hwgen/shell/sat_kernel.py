@@ -48,32 +48,29 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(1, (n - 1).bit_length())
 
 
-class _Assembler(Elaboratable):
-    """Collects ``words`` FIFO words into one record (word 0 lowest)."""
+class _Packer(Elaboratable):
+    """Packs ``words`` consecutive AXI words (word 0 lowest) into one record FIFO entry."""
 
-    def __init__(self, src: fifo.SyncFIFO, words: int, word_bits: int):
-        self.src, self.words, self.word_bits = src, words, word_bits
-        self.record = Signal(words * word_bits)
+    def __init__(self, words: int, word_bits: int, sink: fifo.SyncFIFO):
+        self.words, self.word_bits, self.sink = words, word_bits, sink
         self.valid = Signal()
-        self.take = Signal()  # the record is consumed this cycle
+        self.data = Signal(word_bits)
 
     def elaborate(self, platform):
         m = Module()
-        count = Signal(range(self.words + 1))
-        m.d.comb += self.valid.eq(count == self.words)
-        room = (count < self.words) | self.take
-        m.d.comb += self.src.r_en.eq(room & self.src.r_rdy)
-        pos = Signal(range(self.words + 1))
-        m.d.comb += pos.eq(count)
-        with m.If(self.take):
-            m.d.comb += pos.eq(0)
-        with m.If(self.src.r_en):
-            for w in range(self.words):
-                with m.If(pos == w):
-                    m.d.sync += self.record.word_select(w, self.word_bits).eq(self.src.r_data)
-            m.d.sync += count.eq(pos + 1)
-        with m.Elif(self.take):
-            m.d.sync += count.eq(0)
+        n, wb = self.words, self.word_bits
+        if n == 1:
+            m.d.comb += [self.sink.w_data.eq(self.data), self.sink.w_en.eq(self.valid)]
+            return m
+        held = Signal((n - 1) * wb)
+        idx = Signal(range(n))
+        m.d.comb += [self.sink.w_data.eq(Cat(held, self.data)),
+                     self.sink.w_en.eq(self.valid & (idx == n - 1))]
+        with m.If(self.valid):
+            for w in range(n - 1):
+                with m.If(idx == w):
+                    m.d.sync += held.word_select(w, wb).eq(self.data)
+            m.d.sync += idx.eq(Mux(idx == n - 1, 0, idx + 1))
         return m
 
 
@@ -141,22 +138,24 @@ class SatKernel(Elaboratable):
         m.submodules.engine = eng = SatEngine(cfg)
 
         # -------------------------------------------------------------- operand FIFOs
+        # R beats are packed into whole records before the FIFOs, so the engine can
+        # take one A and one B record per cycle.
         chunk = kernel_chunk_steps(cfg)
-        depth_a = _pow2_at_least(2 * chunk * geo.a_words)
-        depth_b = _pow2_at_least(2 * chunk * geo.b_words)
-        m.submodules.fifo_a = fa = fifo.SyncFIFO(width=db, depth=depth_a)
-        m.submodules.fifo_b = fb = fifo.SyncFIFO(width=db, depth=depth_b)
+        depth = _pow2_at_least(2 * chunk)
+        m.submodules.fifo_a = fa = fifo.SyncFIFO(width=geo.a_words * db, depth=depth)
+        m.submodules.fifo_b = fb = fifo.SyncFIFO(width=geo.b_words * db, depth=depth)
+        m.submodules.pack_a = pack_a = _Packer(geo.a_words, db, fa)
+        m.submodules.pack_b = pack_b = _Packer(geo.b_words, db, fb)
         m.d.comb += [
-            fa.w_data.eq(rd.out_data), fa.w_en.eq(rd.out_valid & (rd.out_tag == TAG_A)),
-            fb.w_data.eq(rd.out_data), fb.w_en.eq(rd.out_valid & (rd.out_tag == TAG_B)),
+            pack_a.data.eq(rd.out_data), pack_a.valid.eq(rd.out_valid & (rd.out_tag == TAG_A)),
+            pack_b.data.eq(rd.out_data), pack_b.valid.eq(rd.out_valid & (rd.out_tag == TAG_B)),
         ]
-        m.submodules.asm_a = asm_a = _Assembler(fa, geo.a_words, db)
-        m.submodules.asm_b = asm_b = _Assembler(fb, geo.b_words, db)
+        take = Signal()
         m.d.comb += [
-            eng.data.valid.eq(asm_a.valid & asm_b.valid),
-            eng.data.payload.eq(Cat(asm_a.record[:geo.a_bits], asm_b.record[:geo.b_bits])),
-            asm_a.take.eq(eng.data.valid & eng.data.ready),
-            asm_b.take.eq(eng.data.valid & eng.data.ready),
+            eng.data.valid.eq(fa.r_rdy & fb.r_rdy),
+            eng.data.payload.eq(Cat(fa.r_data[:geo.a_bits], fb.r_data[:geo.b_bits])),
+            take.eq(eng.data.valid & eng.data.ready),
+            fa.r_en.eq(take), fb.r_en.eq(take),
         ]
 
         # -------------------------------------------------------------- result serialiser
@@ -223,8 +222,7 @@ class SatKernel(Elaboratable):
             m.d.sync += cmds_issued.eq(cmds_issued + 1)
 
         # -------------------------------------------------------------- read sequencer
-        credit_a = Signal(range(depth_a + 1), init=depth_a)
-        credit_b = Signal(range(depth_b + 1), init=depth_b)
+        credit = Signal(range(depth + 1), init=depth)  # free records (A and B alike)
         seq_on = Signal()
         ti, tj = Signal(32), Signal(32)
         steps_left = Signal(32)
@@ -235,10 +233,10 @@ class SatKernel(Elaboratable):
             m.d.comb += c_steps.eq(chunk)
         words_a = c_steps * geo.a_words
         words_b = c_steps * geo.b_words
+        # A and B records are requested in pairs and popped together: one credit count
+        # (records) covers both FIFOs; it is charged when the A request is issued.
         take_a = rd.req.valid & rd.req.ready & (rd.req.payload.tag == TAG_A)
-        take_b = rd.req.valid & rd.req.ready & (rd.req.payload.tag == TAG_B)
-        m.d.sync += [credit_a.eq(credit_a + fa.r_en - Mux(take_a, words_a, 0)),
-                     credit_b.eq(credit_b + fb.r_en - Mux(take_b, words_b, 0))]
+        m.d.sync += credit.eq(credit + take - Mux(take_a, c_steps, 0))
         seq_done = Signal()
         shift = (db // 8).bit_length() - 1
 
@@ -314,7 +312,7 @@ class SatKernel(Elaboratable):
         with m.FSM(name="reads"):
             with m.State("A"):
                 with m.If(seq_on & ~seq_done):
-                    with m.If(credit_a >= words_a):
+                    with m.If(credit >= c_steps):
                         m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(a_cur),
                                      rd.req.payload.words.eq(words_a),
                                      rd.req.payload.tag.eq(TAG_A)]
@@ -322,25 +320,24 @@ class SatKernel(Elaboratable):
                             m.d.sync += a_cur.eq(a_cur + (words_a << shift))
                             m.next = "B"
             with m.State("B"):
-                with m.If(credit_b >= words_b):
-                    m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(b_cur),
-                                 rd.req.payload.words.eq(words_b),
-                                 rd.req.payload.tag.eq(TAG_B)]
-                    with m.If(rd.req.ready):
-                        m.d.sync += [b_cur.eq(b_cur + (words_b << shift)),
-                                     steps_left.eq(steps_left - c_steps)]
-                        m.next = "A"
-                        with m.If(steps_left == c_steps):  # tile done: next tile
-                            m.d.sync += steps_left.eq(steps)
-                            with m.If(tj == col_tiles - 1):
-                                m.d.sync += [tj.eq(0), ti.eq(ti + 1), b_col.eq(b_base),
-                                             b_cur.eq(b_base), a_row.eq(a_row + a_stride),
-                                             a_cur.eq(a_row + a_stride)]
-                                with m.If(ti == row_tiles - 1):
-                                    m.d.sync += seq_done.eq(1)
-                            with m.Else():
-                                m.d.sync += [tj.eq(tj + 1), b_col.eq(b_col + b_stride),
-                                             b_cur.eq(b_col + b_stride), a_cur.eq(a_row)]
+                m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(b_cur),
+                             rd.req.payload.words.eq(words_b),
+                             rd.req.payload.tag.eq(TAG_B)]
+                with m.If(rd.req.ready):
+                    m.d.sync += [b_cur.eq(b_cur + (words_b << shift)),
+                                 steps_left.eq(steps_left - c_steps)]
+                    m.next = "A"
+                    with m.If(steps_left == c_steps):  # tile done: next tile
+                        m.d.sync += steps_left.eq(steps)
+                        with m.If(tj == col_tiles - 1):
+                            m.d.sync += [tj.eq(0), ti.eq(ti + 1), b_col.eq(b_base),
+                                         b_cur.eq(b_base), a_row.eq(a_row + a_stride),
+                                         a_cur.eq(a_row + a_stride)]
+                            with m.If(ti == row_tiles - 1):
+                                m.d.sync += seq_done.eq(1)
+                        with m.Else():
+                            m.d.sync += [tj.eq(tj + 1), b_col.eq(b_col + b_stride),
+                                         b_cur.eq(b_col + b_stride), a_cur.eq(a_row)]
 
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
