@@ -49,12 +49,13 @@ import numpy as np
 from .configs import SatConfig
 from .errors import ConfigError
 from .regmap import Arg, Register, RegisterMap, ap_ctrl_registers
-from .sat_schedule import GemmPlan, assemble_result, pack_data_beats
+from .sat_schedule import GemmPlan, assemble_result, pack_data_beats, plan_gemm
 
 __all__ = [
     "DESC_BYTES",
     "ERRORS",
     "OPCODES",
+    "CommandList",
     "Descriptor",
     "Geometry",
     "pack_a_stream",
@@ -266,3 +267,130 @@ def unpack_results(cfg: SatConfig, plan: GemmPlan, raw: np.ndarray) -> np.ndarra
     vals = np.where(vals >= half, vals - (1 << cfg.acc_bits), vals)
     tiles = vals.reshape(len(plan.tiles), cfg.rows, cfg.cols)
     return assemble_result(plan, list(tiles))
+
+
+# --------------------------------------------------------------------------- command lists
+
+_MODES = {"ff": ("ff", True), "bp": ("bp", True), "wu": ("dense", False),
+          "dense": ("dense", False)}
+_ALIGN = 64
+
+
+def _align(x: int) -> int:
+    return -(-x // _ALIGN) * _ALIGN
+
+
+@dataclass(frozen=True)
+class Job:
+    """One GEMM of a :class:`CommandList`, with its offsets in the list's buffer."""
+
+    mode: str
+    plan: GemmPlan
+    a_off: int
+    b_off: int
+    c_off: int
+    a_bytes: np.ndarray
+    b_bytes: np.ndarray
+
+
+class CommandList:
+    """GEMMs for one kernel start, laid out in one buffer (pure NumPy).
+
+    Buffer layout: the descriptors (64 bytes each) at offset 0, then per GEMM its A
+    stream, B stream and result area, each 64-byte aligned.
+
+    Parameters
+    ----------
+    cfg : SatConfig
+        The kernel's configuration (must match the bitstream).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cl = CommandList(SatConfig())
+    >>> cl.add(np.ones((5, 16), np.int8), np.ones((16, 3), np.int8), "wu")
+    0
+    >>> cl.nbytes
+    832
+    """
+
+    def __init__(self, cfg: SatConfig):
+        self.cfg = cfg
+        self.jobs: list[Job] = []
+
+    def add(self, a, b, mode: str) -> int:
+        """Append ``C = A · B`` (``ff`` / ``bp``: B is N:M-compressed along K; ``wu`` /
+        ``dense``: dense); returns the job's index.
+
+        Raises
+        ------
+        ValueError
+            Unknown mode, shapes that do not chain, non-integer dtypes, values that do
+            not fit in ``cfg.width`` bits, or too many steps for the kernel.
+        """
+        if mode not in _MODES:
+            raise ValueError(f"mode = {mode!r}; allowed: {', '.join(_MODES)}")
+        op, sparse = _MODES[mode]
+        plan = plan_gemm(self.cfg, a, b, sparse)
+        a_bytes, b_bytes = pack_a_stream(self.cfg, plan), pack_b_stream(self.cfg, plan)
+        a_off = 0
+        if self.jobs:
+            last = self.jobs[-1]
+            a_off = last.c_off + _align(result_bytes(self.cfg, len(last.plan.tiles)))
+        b_off = _align(a_off + a_bytes.size)
+        c_off = _align(b_off + b_bytes.size)
+        self.jobs.append(Job(op, plan, a_off, b_off, c_off, a_bytes, b_bytes))
+        return len(self.jobs) - 1
+
+    @property
+    def header_bytes(self) -> int:
+        return _align(len(self.jobs) * DESC_BYTES)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole buffer."""
+        if not self.jobs:
+            return self.header_bytes
+        last = self.jobs[-1]
+        return self.header_bytes + _align(last.c_off + result_bytes(self.cfg,
+                                                                     len(last.plan.tiles)))
+
+    def descriptors(self, base: int) -> list[Descriptor]:
+        """The descriptors for a buffer at device address ``base`` (64-byte aligned)."""
+        if base % _ALIGN:
+            raise ValueError(f"buffer address {base:#x} is not {_ALIGN}-byte aligned")
+        cfg, geo = self.cfg, Geometry.of(self.cfg)
+        out = []
+        h = base + self.header_bytes
+        for j in self.jobs:
+            mg, _, ng = j.plan.shape
+            s = j.plan.steps
+            out.append(Descriptor(j.mode, cfg.n, cfg.m, s, -(-mg // cfg.rows),
+                                  -(-ng // cfg.cols), h + j.a_off, h + j.b_off, h + j.c_off,
+                                  s * geo.a_words * geo.word_bytes,
+                                  s * geo.b_words * geo.word_bytes))
+        return out
+
+    def image(self, base: int) -> np.ndarray:
+        """The buffer's contents (uint8) for device address ``base``; result areas zero."""
+        buf = np.zeros(self.nbytes, np.uint8)
+        raw = b"".join(d.pack() for d in self.descriptors(base))
+        buf[:len(raw)] = np.frombuffer(raw, np.uint8)
+        h = self.header_bytes
+        for j in self.jobs:
+            buf[h + j.a_off:h + j.a_off + j.a_bytes.size] = j.a_bytes
+            buf[h + j.b_off:h + j.b_off + j.b_bytes.size] = j.b_bytes
+        return buf
+
+    def results(self, buf) -> list[np.ndarray]:
+        """Every GEMM's ``C`` (int64) from the buffer after the run."""
+        buf = np.asarray(buf).view(np.uint8).reshape(-1)
+        if buf.size < self.nbytes:
+            raise ValueError(f"buffer holds {buf.size} bytes; the command list needs "
+                             f"{self.nbytes}")
+        h = self.header_bytes
+        out = []
+        for j in self.jobs:
+            n = result_bytes(self.cfg, len(j.plan.tiles))
+            out.append(unpack_results(self.cfg, j.plan, buf[h + j.c_off:h + j.c_off + n]))
+        return out

@@ -1,5 +1,6 @@
 """SAT kernel: register map, command format, memory layouts, AXI shell RTL, cycle model."""
 
+import itertools
 import json
 
 import numpy as np
@@ -228,3 +229,38 @@ def test_kernel_bit_exact_and_cycle_model(cfg, tmp_path_factory):
         descs = [D.unpack(raw[i * DESC_BYTES:(i + 1) * DESC_BYTES]) for i in range(len(jobs))]
         model = list_cycles(cfg, descs)
         assert abs(model - got["cycles"]) <= max(0.05 * got["cycles"], 3), run["id"]
+
+
+def test_command_list_layout():
+    from sparseforge.sat_kernel import CommandList
+
+    cfg = SatConfig()
+    rng = np.random.default_rng(1)
+    cl = CommandList(cfg)
+    shapes = [((9, 40), (40, 6), "ff"), ((5, 17), (17, 11), "wu"), ((4, 8), (8, 4), "bp")]
+    for sa, sb, mode in shapes:
+        cl.add(rng.integers(-128, 128, sa), rng.integers(-128, 128, sb), mode)
+    base = 0x4000_0040
+    img = cl.image(base)
+    assert img.size == cl.nbytes and cl.nbytes % 64 == 0
+    descs = cl.descriptors(base)
+    assert [d.op for d in descs] == ["ff", "dense", "bp"]
+    spans = []
+    for d, job in zip(descs, cl.jobs):
+        assert Descriptor.unpack(img[:64 * 3].tobytes()[64 * cl.jobs.index(job):]) == d
+        a0, b0 = d.a_addr - base, d.b_addr - base
+        np.testing.assert_array_equal(img[a0:a0 + job.a_bytes.size], job.a_bytes)
+        np.testing.assert_array_equal(img[b0:b0 + job.b_bytes.size], job.b_bytes)
+        spans += [(a0, a0 + job.a_bytes.size), (b0, b0 + job.b_bytes.size),
+                  (d.c_addr - base, d.c_addr - base + result_bytes(cfg, d.tiles))]
+    spans.sort()
+    assert spans[0][0] >= 64 * 3 and spans[-1][1] <= cl.nbytes
+    assert all(x[1] <= y[0] for x, y in itertools.pairwise(spans))  # no overlaps
+    with pytest.raises(ValueError, match="not 64-byte aligned"):
+        cl.descriptors(0x1004)
+    with pytest.raises(ValueError, match="mode = 'sparse'"):
+        cl.add(np.zeros((2, 2), np.int8), np.zeros((2, 2), np.int8), "sparse")
+    with pytest.raises(ValueError, match="outside -128..127"):
+        cl.add(np.full((2, 2), 300), np.zeros((2, 2), np.int64), "wu")
+    with pytest.raises(ValueError, match="buffer holds"):
+        cl.results(np.zeros(64, np.uint8))
