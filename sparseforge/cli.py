@@ -96,9 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="design parameter; repeatable; overrides --config")
         p.add_argument("--config", help="JSON or TOML file of design parameters")
         p.add_argument("--out", help="output directory (written atomically)")
-        if verb == "perf":
+        if verb in ("perf", "flow"):
             p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
-        if verb == "verify":
+        if verb in ("verify", "flow"):
             p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
                            help="RTL simulator (default: verilator)")
         _add_json(p)

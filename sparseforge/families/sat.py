@@ -1,4 +1,4 @@
-"""``sparseforge generate | verify | perf | synth sat``.
+"""``sparseforge generate | verify | perf | synth | flow sat``.
 
 Every verb validates its input (config, board, DSP budget, workload) before it
 writes anything; ``generate`` writes its output folder atomically.
@@ -18,6 +18,8 @@ from sparseforge.output_dir import atomic_output_dir
 __all__ = ["FAMILY"]
 
 DEFAULT_WORKLOAD = "resnet50"
+#: The flow's workload: ResNet-18's 21 layers all fit the report's per-layer plots.
+FLOW_WORKLOAD = "resnet18"
 
 
 def _need_board(board, verb: str):
@@ -145,6 +147,32 @@ def synth(cfg: SatConfig, board, args) -> dict:
     return est
 
 
+def flow(cfg: SatConfig, board, args) -> dict:
+    """generate -> verify -> perf -> synth into one folder, and a report (docs/flow.md).
+
+    Every input is checked before anything is written: the board, the array
+    against its DSPs, that Yosys can synthesise for it, and the workload.
+    """
+    from sparseforge.flow import FlowStep, run_flow
+    from sparseforge.workloads import get_workload
+
+    board = _need_board(board, "flow")
+    _check_fits(cfg, board)
+    if board.device.synth_family is None:
+        raise ConfigError(f"board {board.name} is {board.device.architecture}: the flow's "
+                          "synth step (Yosys synth_xilinx) covers UltraScale+ boards only")
+    workload = getattr(args, "workload", None) or FLOW_WORKLOAD
+    try:
+        get_workload(workload)
+    except KeyError as exc:
+        raise SparseforgeError(str(exc).strip("\"'")) from None
+    steps = (FlowStep("generate", folder="project"),
+             FlowStep("verify", args={"sim": getattr(args, "sim", None) or "verilator"}),
+             FlowStep("perf", args={"workload": workload}),
+             FlowStep("synth"))
+    return run_flow(FAMILY, cfg, board, args, steps)
+
+
 FAMILY = DesignFamily(
     name="sat",
     summary="SAT N:M sparse training array (BDWP)",
@@ -153,4 +181,5 @@ FAMILY = DesignFamily(
     verify=verify,
     perf=perf,
     synth=synth,
+    flow=flow,
 )
