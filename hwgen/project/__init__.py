@@ -1,1 +1,18 @@
-"""Vivado / Vitis project emission from a kernel's register map (Jinja2 templates)."""
+"""Vivado / Vitis project emission from a kernel's register map (Jinja2 templates).
+
+>>> from sparseforge.configs import SatConfig
+>>> from sparseforge.sat_kernel import register_map
+>>> rmap = register_map(SatConfig())
+>>> files = emit_project(rmap, "zcu104", {"sat_kernel.v": stub_verilog(rmap)})
+>>> sorted(files)[:3]
+['Makefile', 'README.md', 'include/sat_kernel_regs.h']
+
+Structural checks without vendor tools: :mod:`sparseforge.hwgen.project.checks`.
+Design note: ``docs/projects.md``.
+"""
+
+from .emit import emit_project, emit_project_dir, supported_boards, tcl_word
+from .ports import Port, kernel_ports, stub_verilog
+
+__all__ = ["Port", "emit_project", "emit_project_dir", "kernel_ports", "stub_verilog",
+           "supported_boards", "tcl_word"]
