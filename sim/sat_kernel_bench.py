@@ -29,7 +29,6 @@ from sparseforge.configs import SatConfig
 from sparseforge.sat_kernel import (
     DESC_BYTES,
     Descriptor,
-    Geometry,
     pack_a_stream,
     pack_b_stream,
     register_map,
@@ -52,23 +51,18 @@ def layout_run(cfg: SatConfig, vectors: list[dict], base: int):
     ``image`` is ``[(addr, bytes), ...]`` to write, ``jobs`` per vector
     ``(plan, c_addr, want)``.
     """
-    geo = Geometry.of(cfg)
     image, jobs, descs = [], [], []
     addr = _align(base + len(vectors) * DESC_BYTES)
     for vec in vectors:
         a, b, sparse = make_operands(cfg, vec)
         plan = plan_gemm(cfg, a, b, sparse)
         a_bytes, b_bytes = pack_a_stream(cfg, plan), pack_b_stream(cfg, plan)
-        row_tiles = -(-vec["mg"] // cfg.rows)
-        col_tiles = -(-vec["ng"] // cfg.cols)
         a_addr, addr = addr, _align(addr + a_bytes.size + 64 * 3)
         b_addr, addr = addr, _align(addr + b_bytes.size + 64 * 5)
         c_addr, addr = addr, _align(addr + result_bytes(cfg, len(plan.tiles)) + 64)
         image += [(a_addr, a_bytes.tobytes()), (b_addr, b_bytes.tobytes())]
         op = "dense" if not sparse else ("bp" if vec["mode"] == "bp" else "ff")
-        descs.append(Descriptor(op, cfg.n, cfg.m, plan.steps, row_tiles, col_tiles, a_addr,
-                                b_addr, c_addr, plan.steps * geo.a_words * geo.word_bytes,
-                                plan.steps * geo.b_words * geo.word_bytes))
+        descs.append(Descriptor.for_plan(cfg, plan, op, a_addr, b_addr, c_addr))
         jobs.append((plan, c_addr, reference(cfg, vec)))
     image.append((base, b"".join(d.pack() for d in descs)))
     return image, jobs, base

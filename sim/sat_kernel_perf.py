@@ -160,7 +160,3 @@ def list_cycles(cfg: SatConfig, descs: list[Descriptor],
     """Cycles of a command list, ``ap_start`` to ``ap_done``."""
     return 1 + sum(command_cycles(cfg, d, port) for d in descs)
 
-
-def descriptor_bytes(n: int) -> int:
-    """Bytes of a list of ``n`` commands."""
-    return n * DESC_BYTES

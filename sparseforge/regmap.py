@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import check_identifier
 from .errors import ConfigError
@@ -54,9 +55,11 @@ __all__ = [
     "MASTER_PORTS",
     "SCHEMA",
     "Arg",
+    "Port",
     "Register",
     "RegisterMap",
     "ap_ctrl_registers",
+    "kernel_ports",
 ]
 
 SCHEMA = "sparseforge.regmap/1"
@@ -331,3 +334,29 @@ class RegisterMap:
         if not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text()
         return cls.from_dict(json.loads(text))
+
+
+class Port(NamedTuple):
+    """One top-level port: name, direction seen from the kernel (``in``/``out``), bits."""
+
+    name: str
+    direction: str
+    width: int
+
+
+def kernel_ports(rmap: RegisterMap) -> list[Port]:
+    """The kernel top's ports in declaration order (the one list RTL and checks share).
+
+    Widths: control addresses ``rmap.control_addr_bits``; master addresses the
+    master's ``addr_bits`` (64), data ``data_bits``, write strobes ``data_bits / 8``.
+    """
+    ports = [Port("ap_clk", "in", 1), Port("ap_rst_n", "in", 1), Port("interrupt", "out", 1)]
+    for suffix, direction, width in CONTROL_PORTS:
+        ports.append(Port(f"s_axi_control_{suffix}", direction,
+                          rmap.control_addr_bits if width is None else width))
+    for master in rmap.masters:
+        sizes = {"A": master.get("addr_bits", 64), "D": master["data_bits"],
+                 "S": master["data_bits"] // 8}
+        for suffix, direction, width in MASTER_PORTS:
+            ports.append(Port(f"{master['port']}_{suffix}", direction, sizes.get(width, width)))
+    return ports

@@ -49,7 +49,13 @@ import numpy as np
 from .configs import SatConfig
 from .errors import ConfigError
 from .regmap import Arg, Register, RegisterMap, ap_ctrl_registers
-from .sat_schedule import GemmPlan, assemble_result, pack_data_beats, plan_gemm
+from .sat_schedule import (
+    GemmPlan,
+    assemble_result,
+    pack_data_beats,
+    plan_gemm,
+    unpack_result_beat,
+)
 
 __all__ = [
     "DESC_BYTES",
@@ -201,6 +207,17 @@ class Descriptor:
     def tiles(self) -> int:
         return self.row_tiles * self.col_tiles
 
+    @classmethod
+    def for_plan(cls, cfg: SatConfig, plan: GemmPlan, op: str, a_addr: int, b_addr: int,
+                 c_addr: int) -> Descriptor:
+        """The command for ``plan`` with its streams at the given device addresses."""
+        geo = Geometry.of(cfg)
+        mg, _, ng = plan.shape
+        s = plan.steps
+        return cls(op, cfg.n, cfg.m, s, -(-mg // cfg.rows), -(-ng // cfg.cols), a_addr,
+                   b_addr, c_addr, s * geo.a_words * geo.word_bytes,
+                   s * geo.b_words * geo.word_bytes)
+
 
 # --------------------------------------------------------------------------- operand layouts
 
@@ -245,27 +262,16 @@ def result_bytes(cfg: SatConfig, tiles: int) -> int:
 def unpack_results(cfg: SatConfig, plan: GemmPlan, raw: np.ndarray) -> np.ndarray:
     """The GEMM's ``C[Mg, Ng]`` (int64) from the result bytes the kernel wrote."""
     geo = Geometry.of(cfg)
-    beats = cfg.rows // cfg.drain_rows
     need = result_bytes(cfg, len(plan.tiles))
     raw = np.asarray(raw, dtype=np.uint8).reshape(-1)
     if raw.size < need:
         raise ValueError(f"result buffer holds {raw.size} bytes; {len(plan.tiles)} tiles "
                          f"need {need}")
-    beat_bytes = geo.r_words * geo.word_bytes
-    recs = raw[:need].reshape(len(plan.tiles) * beats, beat_bytes)[:, :geo.r_bits // 8]
-    acc = recs.reshape(-1, cfg.drain_rows * cfg.cols, cfg.acc_bits // 8) \
-        if cfg.acc_bits % 8 == 0 else None
-    if acc is not None:
-        vals = np.zeros(acc.shape[:2], dtype=np.int64)
-        for byte in range(cfg.acc_bits // 8):
-            vals |= acc[:, :, byte].astype(np.int64) << (8 * byte)
-    else:  # odd accumulator widths: bit by bit
-        bits = np.unpackbits(recs, axis=1, bitorder="little")[:, :geo.r_bits]
-        bits = bits.reshape(-1, cfg.drain_rows * cfg.cols, cfg.acc_bits).astype(np.int64)
-        vals = (bits << np.arange(cfg.acc_bits)).sum(axis=2)
-    half = 1 << (cfg.acc_bits - 1)
-    vals = np.where(vals >= half, vals - (1 << cfg.acc_bits), vals)
-    tiles = vals.reshape(len(plan.tiles), cfg.rows, cfg.cols)
+    step = geo.r_words * geo.word_bytes
+    rows = [row for off in range(0, need, step)
+            for row in unpack_result_beat(cfg, int.from_bytes(raw[off:off + step].tobytes(),
+                                                              "little"))]
+    tiles = np.array(rows, dtype=np.int64).reshape(len(plan.tiles), cfg.rows, cfg.cols)
     return assemble_result(plan, list(tiles))
 
 
@@ -359,17 +365,9 @@ class CommandList:
         """The descriptors for a buffer at device address ``base`` (64-byte aligned)."""
         if base % _ALIGN:
             raise ValueError(f"buffer address {base:#x} is not {_ALIGN}-byte aligned")
-        cfg, geo = self.cfg, Geometry.of(self.cfg)
-        out = []
         h = base + self.header_bytes
-        for j in self.jobs:
-            mg, _, ng = j.plan.shape
-            s = j.plan.steps
-            out.append(Descriptor(j.mode, cfg.n, cfg.m, s, -(-mg // cfg.rows),
-                                  -(-ng // cfg.cols), h + j.a_off, h + j.b_off, h + j.c_off,
-                                  s * geo.a_words * geo.word_bytes,
-                                  s * geo.b_words * geo.word_bytes))
-        return out
+        return [Descriptor.for_plan(self.cfg, j.plan, j.mode, h + j.a_off, h + j.b_off,
+                                    h + j.c_off) for j in self.jobs]
 
     def image(self, base: int) -> np.ndarray:
         """The buffer's contents (uint8) for device address ``base``; result areas zero."""

@@ -161,8 +161,6 @@ def test_model_memory_side_bounds():
 
 
 def test_kernel_ports_follow_the_vitis_convention():
-    from amaranth.back import rtlil  # noqa: F401  (amaranth present)
-
     from sparseforge.hwgen.shell.sat_kernel import SatKernel
 
     top = SatKernel(SatConfig())

@@ -11,37 +11,9 @@ real kernel RTL is dropped in.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, RegisterMap
+from sparseforge.regmap import Port, RegisterMap, kernel_ports
 
 __all__ = ["Port", "kernel_ports", "stub_verilog"]
-
-
-class Port(NamedTuple):
-    """One top-level port: name, direction seen from the kernel (``in``/``out``), bits."""
-
-    name: str
-    direction: str
-    width: int
-
-
-def kernel_ports(rmap: RegisterMap) -> list[Port]:
-    """The kernel top's ports in declaration order.
-
-    Widths: control addresses ``rmap.control_addr_bits``; master addresses the
-    master's ``addr_bits`` (64), data ``data_bits``, write strobes ``data_bits / 8``.
-    """
-    ports = [Port("ap_clk", "in", 1), Port("ap_rst_n", "in", 1), Port("interrupt", "out", 1)]
-    for suffix, direction, width in CONTROL_PORTS:
-        ports.append(Port(f"s_axi_control_{suffix}", direction,
-                          rmap.control_addr_bits if width is None else width))
-    for master in rmap.masters:
-        sizes = {"A": master.get("addr_bits", 64), "D": master["data_bits"],
-                 "S": master["data_bits"] // 8}
-        for suffix, direction, width in MASTER_PORTS:
-            ports.append(Port(f"{master['port']}_{suffix}", direction, sizes.get(width, width)))
-    return ports
 
 
 def stub_verilog(rmap: RegisterMap) -> str:

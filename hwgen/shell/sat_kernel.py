@@ -26,7 +26,7 @@ from amaranth import Cat, ClockDomain, Elaboratable, Module, Mux, Signal
 from amaranth.lib import fifo
 
 from sparseforge.configs import SatConfig
-from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS
+from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, kernel_ports
 from sparseforge.sat_kernel import DESC_BYTES, OPCODES, Geometry, info_words, register_map
 
 from ..sat.engine import SatEngine
@@ -90,20 +90,16 @@ class SatKernel(Elaboratable):
         self.cfg = cfg
         self.rmap = register_map(cfg)
         self.geo = Geometry.of(cfg)
-        self.ap_clk = Signal(name="ap_clk")
-        self.ap_rst_n = Signal(name="ap_rst_n")
-        self.interrupt = Signal(name="interrupt")
-        ab = self.rmap.control_addr_bits
-        self.s_axi_control = {n: Signal(ab if w is None else w, name=f"s_axi_control_{n}")
-                              for n, _, w in CONTROL_PORTS}
-        widths = {"A": 64, "D": cfg.axi_data_bits, "S": cfg.axi_data_bits // 8}
-        self.m_axi_gmem = {n: Signal(widths.get(w, w), name=f"m_axi_gmem_{n}")
-                           for n, _, w in MASTER_PORTS}
+        self._ports = [Signal(p.width, name=p.name) for p in kernel_ports(self.rmap)]
+        by_name = {s.name: s for s in self._ports}
+        self.ap_clk, self.ap_rst_n = by_name["ap_clk"], by_name["ap_rst_n"]
+        self.interrupt = by_name["interrupt"]
+        self.s_axi_control = {n: by_name[f"s_axi_control_{n}"] for n, _, _ in CONTROL_PORTS}
+        self.m_axi_gmem = {n: by_name[f"m_axi_gmem_{n}"] for n, _, _ in MASTER_PORTS}
 
     def ports(self) -> list[Signal]:
-        """Top-level ports in declaration order."""
-        return [self.ap_clk, self.ap_rst_n, self.interrupt, *self.s_axi_control.values(),
-                *self.m_axi_gmem.values()]
+        """Top-level ports in declaration order (:func:`sparseforge.regmap.kernel_ports`)."""
+        return list(self._ports)
 
     # ------------------------------------------------------------------ wiring helpers
     @staticmethod
