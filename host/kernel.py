@@ -188,6 +188,17 @@ class KernelDriver(pynq.DefaultIP):
         self._setup(rmap, io)
 
     @classmethod
+    def for_regmap(cls, regmap: RegisterMap | dict | str | Path) -> type:
+        """A subclass bound (``bindto``) to the VLNV of ``regmap``'s kernel, map built in.
+
+        ``SatDriver.for_regmap("regmap.json")`` before ``pynq.Overlay(...)`` makes the
+        overlay hand out that driver for the kernel, whatever the kernel is named.
+        """
+        rmap = _as_regmap(regmap)
+        return type(f"{cls.__name__}_{rmap.kernel}", (cls,),
+                    {"bindto": (rmap.vlnv,), "REGMAP": rmap, "__module__": cls.__module__})
+
+    @classmethod
     def attach(cls, io, regmap: RegisterMap | None = None) -> KernelDriver:
         """A driver over any IO object with :class:`PynqIO`'s methods (no pynq Device).
 

@@ -86,7 +86,7 @@ def test_flow_writes_project_and_report(tmp_path, capsys, monkeypatch):
     assert "cocotb" not in stdout
     assert (out / "logs" / "verify.log").read_text() == "cocotb: simulating\n"
     assert (out / "project" / "config.json").is_file()
-    assert (out / "project" / "rtl" / "sat_engine.v").is_file()
+    assert (out / "project" / "rtl" / "sat_kernel.v").is_file()
     reports = out / "reports"
     for name in PLOTS:
         data = (reports / name).read_bytes()
@@ -254,6 +254,6 @@ def test_flow_end_to_end_zcu104(tmp_path, capsys):
     assert synth["dsp"] > 0 and synth["lut"] > 0
     for name in PLOTS:
         assert (out / "reports" / name).read_bytes().startswith(PNG_MAGIC)
-    assert (out / "project" / "rtl" / "sat_engine.v").is_file()
+    assert (out / "project" / "rtl" / "sat_kernel.v").is_file()
     assert no_staging_left(tmp_path)
     print(f"flow wall time: {summary['seconds']:.1f} s")

@@ -68,7 +68,8 @@ def test_file_set_per_board_kind(board, expected):
 
 @pytest.mark.parametrize("board", ["zcu104", "u280"])
 def test_golden_project(board):
-    files = _project(board)
+    files = _project(board, driver="sparseforge.host.sat:SatDriver",
+                     host_files={"run_gemm.py": "print('example')\n"})
     folder = GOLDEN / f"project_{board}"
     if os.environ.get("SPARSEFORGE_UPDATE_GOLDEN") == "1":
         shutil.rmtree(folder, ignore_errors=True)
@@ -82,6 +83,18 @@ def test_golden_project(board):
         diff = "".join(difflib.unified_diff(stored[rel].splitlines(True), text.splitlines(True),
                                             f"golden/{rel}", f"emitted/{rel}", n=1))
         assert text == stored[rel], f"{rel} differs (SPARSEFORGE_UPDATE_GOLDEN=1):\n{diff}"
+
+
+@pytest.mark.parametrize("option, value, match", [
+    ("driver", "sparseforge.host.sat:SatDriver; rm -rf /", "allowed: 'package.module:Class'"),
+    ("driver", "SatDriver", "allowed: 'package.module:Class'"),
+    ("host_files", {"../evil.py": ""}, "host file name '../evil.py'"),
+    ("host_files", {"run.sh": ""}, "ending in .ipynb, .py, .md"),
+    ("host_files", {"a.py": b"x"}, "expected text"),
+])
+def test_driver_and_host_files_are_validated(option, value, match):
+    with pytest.raises(ConfigError, match=re.escape(match)):
+        _project("zcu104", **{option: value})
 
 
 @pytest.mark.parametrize("board", ["zcu104", "u280"])

@@ -93,9 +93,12 @@ def test_generate_writes_deterministic_files(tmp_path, capsys):
     args = ("generate", "sat", "--board", "zcu104", "--set", "rows=2", "--set", "cols=3")
     assert run(capsys, *args, "--out", str(tmp_path / "a"))[0] == 0
     assert run(capsys, *args, "--out", str(tmp_path / "b"))[0] == 0
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
-    assert [str(f) for f in files] == ["config.json", "rtl/sat_engine.v",
-                                       "rtl/sat_engine_wgen.v"]
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                   if p.is_file())
+    assert [str(f) for f in files] == [
+        "Makefile", "README.md", "blocks/sat_engine.v", "blocks/sat_engine_wgen.v",
+        "config.json", "host/sat_kernel_gemm.ipynb", "include/sat_kernel_regs.h",
+        "regmap.json", "rtl/sat_kernel.v", "vivado/build_bd.tcl", "vivado/package_ip.tcl"]
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
     cfg = json.loads((tmp_path / "a" / "config.json").read_text())

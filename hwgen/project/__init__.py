@@ -11,8 +11,19 @@ Structural checks without vendor tools: :mod:`sparseforge.hwgen.project.checks`.
 Design note: ``docs/projects.md``.
 """
 
-from .emit import emit_project, emit_project_dir, supported_boards, tcl_word
+from .emit import (
+    emit_project,
+    emit_project_dir,
+    memory_targets,
+    overlay_ip_name,
+    project_kind,
+    render_template,
+    supported_boards,
+    tcl_word,
+)
+from .notebook import code_cells, notebook_json
 from .ports import Port, kernel_ports, stub_verilog
 
-__all__ = ["Port", "emit_project", "emit_project_dir", "kernel_ports", "stub_verilog",
-           "supported_boards", "tcl_word"]
+__all__ = ["Port", "code_cells", "emit_project", "emit_project_dir", "kernel_ports",
+           "memory_targets", "notebook_json", "overlay_ip_name", "project_kind",
+           "render_template", "stub_verilog", "supported_boards", "tcl_word"]

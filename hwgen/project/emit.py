@@ -25,7 +25,8 @@ from sparseforge.errors import ConfigError
 from sparseforge.output_dir import atomic_output_dir
 from sparseforge.regmap import SCHEMA, RegisterMap
 
-__all__ = ["emit_project", "emit_project_dir", "supported_boards", "tcl_word"]
+__all__ = ["emit_project", "emit_project_dir", "memory_targets", "overlay_ip_name",
+           "project_kind", "render_template", "supported_boards", "tcl_word"]
 
 #: Zynq UltraScale+ PS-PL AXI ports: board-file name -> (PSU__USE__ key, data-width key,
 #: clock pin of the ``zynq_ultra_ps_e`` cell).
@@ -49,6 +50,7 @@ _SAFE = re.compile(r"[A-Za-z0-9_.-]+")            # platform, part, vendor, libr
 _SAFE_VLNV_PART = re.compile(r"[A-Za-z0-9_.:-]+")  # board_part
 _RTL_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
 _RTL_SUFFIXES = (".v", ".sv", ".vh", ".svh")
+_HOST_SUFFIXES = (".ipynb", ".py", ".md")
 _C_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*( ?\*)?")
 _SP_MEMORY = re.compile(r"(HBM|DDR)\[(\d+)(?::(\d+))?\]")
 # SDAccel-era shells (2018.3 and older) cannot be linked by v++.
@@ -61,7 +63,8 @@ _LEGACY_PLATFORM = re.compile(r"_xdma_201[0-8]\d\d_")
 def emit_project(rmap: RegisterMap, board: Board | str, rtl: dict[str, str],
                  clock_mhz: float | None = None, *, platform: str | None = None,
                  ps_master: str | None = None, ps_slave: str | None = None,
-                 sp_memory: str | None = None) -> dict[str, str]:
+                 sp_memory: str | None = None, driver: str | None = None,
+                 host_files: dict[str, str] | None = None) -> dict[str, str]:
     """The files of a bitstream project for ``rmap``'s kernel on ``board``.
 
     Parameters
@@ -85,6 +88,11 @@ def emit_project(rmap: RegisterMap, board: Board | str, rtl: dict[str, str],
     sp_memory : str, optional
         Alveo only: memory of every master, ``HBM[i]``, ``HBM[i:j]`` or ``DDR[i]``
         (default: master k on ``HBM[k]`` on HBM cards, ``DDR[k mod channels]`` otherwise).
+    driver : str, optional
+        The kernel's PYNQ driver as ``"package.module:Class"``; the README shows how to
+        load the overlay with it.
+    host_files : dict[str, str], optional
+        Host-side files (notebooks, scripts): path below ``host/`` -> text.
 
     Returns
     -------
@@ -102,7 +110,10 @@ def emit_project(rmap: RegisterMap, board: Board | str, rtl: dict[str, str],
     kind = _board_kind(board, platform)
     _check_map(rmap)
     files = {f"rtl/{path}": text for path, text in sorted(_check_rtl(rtl, rmap.kernel).items())}
+    host = {f"host/{path}": text for path, text in sorted(_check_host(host_files or {}).items())}
     ctx = _common_context(rmap, board, files)
+    ctx["host_files"] = sorted(host)
+    ctx["driver"] = _check_driver(driver)
     if kind == "zynq":
         if platform is not None or sp_memory is not None:
             raise ConfigError(f"platform / sp_memory are Alveo options; board {board.name!r} "
@@ -120,6 +131,7 @@ def emit_project(rmap: RegisterMap, board: Board | str, rtl: dict[str, str],
                      "vitis/package_xo.tcl": "vitis/package_xo.tcl.j2",
                      "vitis/link.cfg": "vitis/link.cfg.j2",
                      "Makefile": "vitis/Makefile.j2", "README.md": "vitis/README.md.j2"}
+    files.update(host)
     files["regmap.json"] = rmap.to_json()
     files[f"include/{rmap.kernel}_regs.h"] = _render("c/regs.h.j2", ctx)
     for path, template in templates.items():
@@ -144,6 +156,30 @@ def emit_project_dir(out_dir: str | Path, rmap: RegisterMap, board: Board | str,
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(text.encode("utf-8"))
     return target.resolve()
+
+
+def project_kind(board: Board | str, platform: str | None = None) -> str:
+    """``"zynq"`` (Vivado block design) or ``"alveo"`` (Vitis RTL kernel) for ``board``.
+
+    Raises :class:`ConfigError` for a board without project emission.
+    """
+    return _board_kind(get_board(board) if isinstance(board, str) else board, platform)
+
+
+def overlay_ip_name(rmap: RegisterMap, board: Board | str) -> str:
+    """The kernel's attribute on a ``pynq.Overlay`` of the built project.
+
+    Zynq: the block-design cell ``<kernel>_0``; Alveo: the compute unit ``<kernel>_1``
+    (v++'s default name for the first CU).
+    """
+    return f"{rmap.kernel}_0" if project_kind(board) == "zynq" else f"{rmap.kernel}_1"
+
+
+def memory_targets(rmap: RegisterMap, board: Board | str,
+                   sp_memory: str | None = None) -> list[tuple[str, str]]:
+    """Alveo: ``(master port, memory)`` of the link's ``sp=`` lines (``HBM[0]``, ``DDR[1]``)."""
+    board = get_board(board) if isinstance(board, str) else board
+    return [tuple(t) for t in _sp_targets(rmap, board, sp_memory)]
 
 
 def supported_boards() -> list[str]:
@@ -218,6 +254,30 @@ def _check_rtl(rtl: dict[str, str], kernel: str) -> dict[str, str]:
         raise ConfigError(f"rtl: no file declares module {kernel} (the register map's kernel); "
                           f"files: {', '.join(sorted(rtl))}")
     return rtl
+
+
+def _check_host(host_files: dict[str, str]) -> dict[str, str]:
+    if not isinstance(host_files, dict):
+        raise ConfigError("host_files: expected a dict of file name -> text")
+    for path, text in host_files.items():
+        if (not isinstance(path, str) or not _RTL_PATH.fullmatch(path)
+                or not path.endswith(_HOST_SUFFIXES)):
+            raise ConfigError(f"host file name {path!r}: allowed: a relative path of letters, "
+                              "digits, '_', '.', '-' (no leading '.', no '..') ending in "
+                              f"{', '.join(_HOST_SUFFIXES)}")
+        if not isinstance(text, str):
+            raise ConfigError(f"host_files[{path!r}]: expected text, got {type(text).__name__}")
+    return host_files
+
+
+def _check_driver(driver: str | None) -> dict | None:
+    if driver is None:
+        return None
+    module, _, cls = driver.partition(":") if isinstance(driver, str) else ("", "", "")
+    if not cls or not all(p.isidentifier() and p.isascii() for p in (*module.split("."), cls)):
+        raise ConfigError(f"driver = {driver!r}; allowed: 'package.module:Class' (Python "
+                          "identifiers)")
+    return {"module": module, "cls": cls}
 
 
 def _board_kind(board: Board, platform: str | None) -> str:
@@ -406,3 +466,12 @@ def _environment() -> jinja2.Environment:
 
 def _render(template: str, ctx: dict) -> str:
     return _environment().get_template(template).render(ctx)
+
+
+def render_template(template: str, **ctx) -> str:
+    """Render one of the package's templates (``templates/<template>``) with ``ctx``.
+
+    The environment of the project files: undefined names are errors, ``tcl`` and
+    ``hex`` filters, blocks trimmed.
+    """
+    return _render(template, ctx)

@@ -12,12 +12,24 @@ layouts are :mod:`sparseforge.sat_kernel`.  Block diagram and timing:
     m_axi_gmem AR/R ◄─► BurstReader ─ tag A ─► FIFO A ─► A record ─┐            result beats
                                     ─ tag B ─► FIFO B ─► B record ─┴► data beat      │
     m_axi_gmem AW/W/B ◄─ BurstWriter ◄──────── words ◄── serialiser ◄───────────────┘
+                       ▲                                    (GEMM)
+                       └── words ◄── B record ◄── SparseWeightGenerator ◄── group ◄── FIFO W
+                                     (C groups)    (one group per cycle)   (C per    ◄─ tag W
+                                                                            record)
 
 Operand reads are issued a chunk of steps at a time, A chunk then B chunk,
 only when the target FIFO has room for the whole chunk (credits), so read
 data never waits.  One command runs at a time: fetch the descriptor, check
 it, run its tiles (reads, engine, writes overlap), wait for the last write
 response, next command.
+
+A weight-generation command (``wgen_row`` / ``wgen_col``) reads its dense W
+records (``C·M`` weights each, a row-major tile of W) the same way, a chunk at a
+time into FIFO W; each record is cut into its C dense groups (row ``j`` of the
+tile row-wise, column ``j`` column-wise: the transposition is the wiring of
+this cut), which the generator prunes one per cycle; C pruned groups make one
+B record, serialised into the writer.  The result is a B stream a later
+``ff`` / ``bp`` command reads.
 """
 
 from __future__ import annotations
@@ -30,18 +42,24 @@ from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, kernel_ports
 from sparseforge.sat_kernel import DESC_BYTES, OPCODES, Geometry, info_words, register_map
 
 from ..sat.engine import SatEngine
+from ..sat.weight_gen import SparseWeightGenerator
 from .axi_lite import AxiLiteControl
 from .axi_master import BurstReader, BurstWriter
 
-__all__ = ["SatKernel", "kernel_chunk_steps", "kernel_verilog"]
+__all__ = ["SatKernel", "kernel_chunk_steps", "kernel_verilog", "wgen_chunk_records"]
 
-TAG_A, TAG_B, TAG_DESC = 0, 1, 2
+TAG_A, TAG_B, TAG_DESC, TAG_W = 0, 1, 2, 3
 
 
 def kernel_chunk_steps(cfg: SatConfig) -> int:
     """Steps per operand read request: about one ``max_burst`` of the larger record."""
     geo = Geometry.of(cfg)
     return max(1, cfg.max_burst // max(geo.a_words, geo.b_words))
+
+
+def wgen_chunk_records(cfg: SatConfig) -> int:
+    """Dense W records per read request of a weight generation: about one ``max_burst``."""
+    return max(1, cfg.max_burst // Geometry.of(cfg).d_words)
 
 
 def _pow2_at_least(n: int) -> int:
@@ -71,6 +89,37 @@ class _Packer(Elaboratable):
                 with m.If(idx == w):
                     m.d.sync += held.word_select(w, wb).eq(self.data)
             m.d.sync += idx.eq(Mux(idx == n - 1, 0, idx + 1))
+        return m
+
+
+class _Serialiser(Elaboratable):
+    """One ``words``-word record in (``valid`` / ``ready``), its AXI words out in order."""
+
+    def __init__(self, words: int, word_bits: int):
+        self.words, self.word_bits = words, word_bits
+        self.i_valid, self.i_ready = Signal(), Signal()
+        self.i_data = Signal(words * word_bits)
+        self.o_valid, self.o_ready = Signal(), Signal()
+        self.o_data = Signal(word_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        n, wb = self.words, self.word_bits
+        if n == 1:
+            m.d.comb += [self.o_data.eq(self.i_data), self.o_valid.eq(self.i_valid),
+                         self.i_ready.eq(self.o_ready)]
+            return m
+        buf = Signal(n * wb)
+        idx = Signal(range(n))
+        full = Signal()
+        m.d.comb += [self.i_ready.eq(~full), self.o_valid.eq(full),
+                     self.o_data.eq(buf.word_select(idx, wb))]
+        with m.If(self.i_valid & ~full):
+            m.d.sync += [buf.eq(self.i_data), full.eq(1), idx.eq(0)]
+        with m.If(self.o_valid & self.o_ready):
+            m.d.sync += idx.eq(idx + 1)
+            with m.If(idx == n - 1):
+                m.d.sync += full.eq(0)
         return m
 
 
@@ -122,7 +171,7 @@ class SatKernel(Elaboratable):
         self._bind(m, self.s_axi_control, ctl.bus, CONTROL_PORTS, "in")
         m.d.comb += self.interrupt.eq(ctl.interrupt)
 
-        m.submodules.reader = rd = BurstReader(db, cfg.max_burst, tags=3)
+        m.submodules.reader = rd = BurstReader(db, cfg.max_burst, tags=4)
         m.submodules.writer = wr = BurstWriter(db, cfg.max_burst)
         for name, direction, _ in MASTER_PORTS:
             src = rd.bus if name.startswith(("ar", "r")) else wr.bus  # AR/R vs AW/W/B
@@ -155,22 +204,65 @@ class SatKernel(Elaboratable):
         ]
 
         # -------------------------------------------------------------- result serialiser
-        if geo.r_words == 1:
-            m.d.comb += [wr.data.payload.eq(eng.result.payload),
-                         wr.data.valid.eq(eng.result.valid),
-                         eng.result.ready.eq(wr.data.ready)]
+        m.submodules.ser_r = ser_r = _Serialiser(geo.r_words, db)
+        m.d.comb += [ser_r.i_data.eq(eng.result.payload), ser_r.i_valid.eq(eng.result.valid),
+                     eng.result.ready.eq(ser_r.i_ready)]
+
+        # -------------------------------------------------------------- weight generation
+        # Dense W records (C·M weights, a row-major tile of W) -> C dense groups -> the
+        # generator (one group per cycle) -> C pruned groups = one B record -> writer.
+        C, M, wd = cfg.cols, cfg.m, cfg.width
+        wchunk = wgen_chunk_records(cfg)
+        wdepth = _pow2_at_least(2 * wchunk)
+        m.submodules.fifo_w = fw = fifo.SyncFIFO(width=geo.d_words * db, depth=wdepth)
+        m.submodules.pack_w = pack_w = _Packer(geo.d_words, db, fw)
+        m.d.comb += [pack_w.data.eq(rd.out_data),
+                     pack_w.valid.eq(rd.out_valid & (rd.out_tag == TAG_W))]
+        m.submodules.wgen = wgen = SparseWeightGenerator(cfg.n, M, wd)
+        colw = Signal()  # wgen_col: groups are the record's columns
+        m.d.comb += wgen.colwise.eq(0)  # the record cut below does the transposition
+        rec = fw.r_data[:geo.d_bits]
+        gsel = Signal(range(C))
+        beat = Signal(M * wd)
+        with m.Switch(gsel):
+            for j in range(C):
+                with m.Case(j):
+                    row_g = rec[j * M * wd:(j + 1) * M * wd]
+                    col_g = Cat(*(rec[(r * C + j) * wd:(r * C + j + 1) * wd] for r in range(M)))
+                    m.d.comb += beat.eq(Mux(colw, col_g, row_g))
+        feed = Signal()
+        m.d.comb += [wgen.inp.payload.eq(beat), wgen.inp.valid.eq(fw.r_rdy),
+                     feed.eq(wgen.inp.valid & wgen.inp.ready),
+                     fw.r_en.eq(feed & (gsel == C - 1))]
+        with m.If(feed):
+            m.d.sync += gsel.eq(Mux(gsel == C - 1, 0, gsel + 1))
+
+        gbits = cfg.n * (wd + cfg.index_bits)
+        m.submodules.ser_w = ser_w = _Serialiser(geo.b_words, db)
+        gcount = Signal(range(C))
+        last_g = gcount == C - 1
+        if C > 1:
+            held = Signal((C - 1) * gbits)
+            m.d.comb += ser_w.i_data.eq(Cat(held, wgen.out.payload))
         else:
-            rbuf = Signal(geo.r_words * db)
-            ridx = Signal(range(geo.r_words))
-            rfull = Signal()
-            m.d.comb += [eng.result.ready.eq(~rfull), wr.data.valid.eq(rfull),
-                         wr.data.payload.eq(rbuf.word_select(ridx, db))]
-            with m.If(eng.result.valid & ~rfull):
-                m.d.sync += [rbuf.eq(eng.result.payload), rfull.eq(1), ridx.eq(0)]
-            with m.If(wr.data.valid & wr.data.ready):
-                m.d.sync += ridx.eq(ridx + 1)
-                with m.If(ridx == geo.r_words - 1):
-                    m.d.sync += rfull.eq(0)
+            m.d.comb += ser_w.i_data.eq(wgen.out.payload)
+        m.d.comb += [ser_w.i_valid.eq(wgen.out.valid & last_g),
+                     wgen.out.ready.eq(~last_g | ser_w.i_ready)]
+        with m.If(wgen.out.valid & wgen.out.ready):
+            m.d.sync += gcount.eq(Mux(last_g, 0, gcount + 1))
+            if C > 1:
+                for j in range(C - 1):
+                    with m.If(gcount == j):
+                        m.d.sync += held.word_select(j, gbits).eq(wgen.out.payload)
+
+        # the writer takes the words of whichever command runs
+        wg = Signal()  # the current command is a weight generation
+        m.d.comb += [
+            wr.data.payload.eq(Mux(wg, ser_w.o_data, ser_r.o_data)),
+            wr.data.valid.eq(Mux(wg, ser_w.o_valid, ser_r.o_valid)),
+            ser_w.o_ready.eq(wg & wr.data.ready),
+            ser_r.o_ready.eq(~wg & wr.data.ready),
+        ]
 
         # -------------------------------------------------------------- descriptor
         desc_words = DESC_BYTES * 8 // db
@@ -233,6 +325,16 @@ class SatKernel(Elaboratable):
         # (records) covers both FIFOs; it is charged when the A request is issued.
         take_a = rd.req.valid & rd.req.ready & (rd.req.payload.tag == TAG_A)
         m.d.sync += credit.eq(credit + take - Mux(take_a, c_steps, 0))
+        # weight generation: dense records, contiguous, a chunk at a time (own credits)
+        w_left = Signal(64)  # records still to request
+        w_recs = Signal(64)  # records of the command (TJ·S)
+        w_steps = Signal(range(wchunk + 1))
+        m.d.comb += w_steps.eq(w_left)
+        with m.If(w_left > wchunk):
+            m.d.comb += w_steps.eq(wchunk)
+        w_credit = Signal(range(wdepth + 1), init=wdepth)
+        take_w = rd.req.valid & rd.req.ready & (rd.req.payload.tag == TAG_W)
+        m.d.sync += w_credit.eq(w_credit + fw.r_en - Mux(take_w, w_steps, 0))
         seq_done = Signal()
         shift = (db // 8).bit_length() - 1
 
@@ -273,22 +375,27 @@ class SatKernel(Elaboratable):
                     m.d.sync += [status.eq(3), err_cmd.eq(cmds_done)]
                     m.next = "DONE"
                 with m.Else():
+                    is_wgen = (op == OPCODES["wgen_row"]) | (op == OPCODES["wgen_col"])
                     m.d.sync += [
+                        wg.eq(is_wgen), colw.eq(op == OPCODES["wgen_col"]),
+                        w_recs.eq(dword(1) * dword(3)),
                         sparse.eq(op != OPCODES["dense"]), steps.eq(dword(1)),
                         row_tiles.eq(dword(2)), col_tiles.eq(dword(3)),
                         a_base.eq(Cat(dword(4), dword(5))), b_base.eq(Cat(dword(6), dword(7))),
                         c_base.eq(Cat(dword(8), dword(9))),
                         a_stride.eq(dword(10)), b_stride.eq(dword(11)),
-                        tiles.eq(dword(2) * dword(3)),
+                        tiles.eq(Mux(is_wgen, 0, dword(2) * dword(3))),
                     ]
                     m.next = "SETUP"
             with m.State("SETUP"):
                 m.d.comb += [wr.job.valid.eq(1), wr.job.payload.addr.eq(c_base),
-                             wr.job.payload.words.eq(
-                                 tiles * (cfg.rows // cfg.drain_rows * geo.r_words))]
+                             wr.job.payload.words.eq(Mux(
+                                 wg, w_recs * geo.b_words,
+                                 tiles * (cfg.rows // cfg.drain_rows * geo.r_words)))]
                 with m.If(wr.job.ready):
                     m.d.sync += [cmds_issued.eq(0), issue_on.eq(1), seq_on.eq(1),
-                                 seq_done.eq((tiles == 0) | (steps == 0)),
+                                 seq_done.eq(Mux(wg, w_recs == 0, (tiles == 0) | (steps == 0))),
+                                 w_left.eq(w_recs),
                                  ti.eq(0), tj.eq(0), steps_left.eq(steps),
                                  a_row.eq(a_base), a_cur.eq(a_base),
                                  b_col.eq(b_base), b_cur.eq(b_base)]
@@ -307,7 +414,17 @@ class SatKernel(Elaboratable):
         # operand read requests: A chunk, then B chunk, for each chunk of each tile
         with m.FSM(name="reads"):
             with m.State("A"):
-                with m.If(seq_on & ~seq_done):
+                with m.If(seq_on & ~seq_done & wg):
+                    with m.If(w_credit >= w_steps):
+                        m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(a_cur),
+                                     rd.req.payload.words.eq(w_steps * geo.d_words),
+                                     rd.req.payload.tag.eq(TAG_W)]
+                        with m.If(rd.req.ready):
+                            m.d.sync += [a_cur.eq(a_cur + ((w_steps * geo.d_words) << shift)),
+                                         w_left.eq(w_left - w_steps)]
+                            with m.If(w_left == w_steps):
+                                m.d.sync += seq_done.eq(1)
+                with m.Elif(seq_on & ~seq_done):
                     with m.If(credit >= c_steps):
                         m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(a_cur),
                                      rd.req.payload.words.eq(words_a),

@@ -36,25 +36,62 @@ def _check_fits(cfg: SatConfig, board) -> None:
             f"{board.resources.dsp} (reduce rows, cols or n)")
 
 
-def generate(cfg: SatConfig, board, args) -> dict:
-    """Verilog of the engine and the weight generator, plus config.json, into --out."""
-    from sparseforge.hwgen.sat.emit import engine_verilog, weight_gen_name, weight_gen_verilog
+#: The SAT kernel's PYNQ driver, named in the project README.
+DRIVER = "sparseforge.host.sat:SatDriver"
 
+
+def project_files(cfg: SatConfig, board) -> dict[str, str]:
+    """Every file of ``sparseforge generate sat`` for ``board`` (path -> text).
+
+    The kernel (``rtl/<kernel_name>.v``) inside a Vivado (Zynq) or Vitis (Alveo)
+    project derived from ``regmap.json``, a Jupyter notebook in ``host/``, the
+    engine and the weight generator on their own in ``blocks/`` (for users who
+    build their own shell around them) and ``config.json``.
+    """
+    from sparseforge.hwgen.project import (
+        emit_project,
+        memory_targets,
+        notebook_json,
+        overlay_ip_name,
+        project_kind,
+        render_template,
+    )
+    from sparseforge.hwgen.sat.emit import engine_verilog, weight_gen_name, weight_gen_verilog
+    from sparseforge.hwgen.shell.sat_kernel import kernel_verilog
+    from sparseforge.sat_kernel import register_map
+
+    kind = project_kind(board)  # refuses boards without project emission before any work
+    rmap = register_map(cfg)
+    alveo = kind == "alveo"
+    memory = ", ".join(mem for _, mem in memory_targets(rmap, board)) if alveo else ""
+    script = render_template(
+        "notebook/sat_gemm.py.j2", kernel=rmap.kernel, title=board.display_name,
+        ip=overlay_ip_name(rmap, board), alveo=alveo, memory=memory,
+        bitstream=f"{rmap.kernel}.{'xclbin' if alveo else 'bit'}",
+        clock_mhz=f"{board.clocks.default_mhz:g}", n=cfg.n, m=cfg.m)
+    files = emit_project(rmap, board, {f"{rmap.kernel}.v": kernel_verilog(cfg)},
+                         driver=DRIVER,
+                         host_files={f"{rmap.kernel}_gemm.ipynb": notebook_json(script)})
+    files["config.json"] = json.dumps({"design": "sat", "board": board.name,
+                                       "config": cfg.to_dict()}, indent=2,
+                                      sort_keys=True) + "\n"
+    files[f"blocks/{cfg.name}.v"] = engine_verilog(cfg)
+    files[f"blocks/{weight_gen_name(cfg)}.v"] = weight_gen_verilog(cfg)
+    return dict(sorted(files.items()))
+
+
+def generate(cfg: SatConfig, board, args) -> dict:
+    """The kernel's bitstream project (Vivado or Vitis), notebook and blocks, into --out."""
     board = _need_board(board, "generate")
     if not args.out:
         raise ConfigError("sparseforge generate sat needs --out DIR")
     _check_fits(cfg, board)
-    files = {
-        "config.json": json.dumps({"design": "sat", "board": board.name,
-                                   "config": cfg.to_dict()}, indent=2, sort_keys=True) + "\n",
-        f"rtl/{cfg.name}.v": engine_verilog(cfg),
-        f"rtl/{weight_gen_name(cfg)}.v": weight_gen_verilog(cfg),
-    }
+    files = project_files(cfg, board)
     with atomic_output_dir(Path(args.out)) as folder:
         for rel, text in files.items():
             path = folder / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            path.write_bytes(text.encode("utf-8"))
     return {"out": str(Path(args.out)), "files": sorted(files), "multipliers": cfg.multipliers,
             "text": f"wrote {len(files)} files to {args.out}: {', '.join(sorted(files))}"}
 
