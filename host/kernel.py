@@ -27,9 +27,10 @@ so boards differ only there:
   physical address the kernel gets.
 * **Alveo** with pynq 3.0.x's XRT device: the same :class:`PynqIO` (MMIO goes
   through XRT's register access, ``flush`` / ``invalidate`` are ``bo.sync``).
-  pynq 4.0 no longer probes XRT devices; there a subclass of :class:`PynqIO`
-  over ``pyxrt`` (``ip.read_register`` / ``write_register``, ``bo.address()``,
-  ``bo.sync``) used with :meth:`KernelDriver.attach` takes its place.
+  pynq 4.0 no longer probes XRT devices; there :class:`~sparseforge.host.xrt_io.XrtIO`
+  over XRT's ``pyxrt`` (registers, ``bo.address()``, ``bo.sync``) used with
+  :meth:`KernelDriver.attach` (or :func:`~sparseforge.host.xrt_io.open_kernel`)
+  takes its place; ``docs/host.md`` says which ``pyxrt`` builds give register access.
 * **The simulated board** (:mod:`sparseforge.sim.board`): a ``pynq.Device``
   with the ``REGISTER_RW`` capability whose ``kernel_io`` hook supplies an IO
   running on simulated time.

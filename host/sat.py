@@ -167,7 +167,8 @@ class SatDriver(KernelDriver):
     def gemm(self, a, b, mode: str = "dense", **options) -> np.ndarray:
         """``C = A · B`` in ``mode`` (``dense``, ``wu``, ``ff``, ``bp``); int64.
 
-        ``options`` go to :meth:`run_commands` (``timeout``, ``poll_interval``).
+        ``options`` go to :meth:`run_commands` (``timeout``, ``poll_interval``,
+        ``interrupt``).
 
         Raises
         ------
@@ -230,8 +231,13 @@ class SatDriver(KernelDriver):
         return [StepResult(*out[3 * i:3 * i + 3]) for i in range(len(layers))]
 
     def run_commands(self, cl: CommandList, *, timeout: float = 10.0,
-                     poll_interval: float = 1e-4) -> list[np.ndarray]:
-        """Run a :class:`~sparseforge.sat_kernel.CommandList` (one start); every result."""
+                     poll_interval: float = 1e-4, interrupt: bool = False) -> list[np.ndarray]:
+        """Run a :class:`~sparseforge.sat_kernel.CommandList` (one start); every result.
+
+        Waits for ``ap_done`` by polling ``CTRL`` every ``poll_interval`` seconds, or
+        with ``interrupt`` by sleeping on the kernel's interrupt; ``TimeoutError``
+        (holding ``CTRL``) after ``timeout`` seconds.
+        """
         if not isinstance(cl, CommandList):
             raise DriverError(f"run_commands takes a CommandList, not {type(cl).__name__}")
         if cl.cfg != self.config:
@@ -246,12 +252,12 @@ class SatDriver(KernelDriver):
         view = buf[:cl.nbytes]
         view[:] = image
         descs = cl.descriptors(base)
-        self._run_list(buf, len(descs), descs, timeout, poll_interval)
+        self._run_list(buf, len(descs), descs, timeout, poll_interval, interrupt)
         return cl.results(np.asarray(view))
 
     def execute(self, descriptors: Sequence[Descriptor], buffers: Sequence,
                 *, timeout: float = 10.0, poll_interval: float = 1e-4,
-                check: bool = True) -> int:
+                interrupt: bool = False, check: bool = True) -> int:
         """Run hand-placed descriptors over the caller's device buffers; ``CMDS_DONE``.
 
         For operands that stay on the device between runs (weights placed once).
@@ -283,7 +289,7 @@ class SatDriver(KernelDriver):
         raw = b"".join(d.pack() for d in descs)
         buf = self._scratch(len(raw))
         buf[:len(raw)] = np.frombuffer(raw, np.uint8)
-        return self._run_list(buf, len(descs), descs, timeout, poll_interval)
+        return self._run_list(buf, len(descs), descs, timeout, poll_interval, interrupt)
 
     # ------------------------------------------------------------------ hardware
     def check_hardware(self) -> None:
@@ -361,8 +367,9 @@ class SatDriver(KernelDriver):
                                   f"({hi - lo} bytes) is not inside one buffer; buffers: {spans}")
 
     def _run_list(self, buf, n: int, descs: list[Descriptor], timeout: float,
-                  poll_interval: float) -> int:
-        self.run(cmd_list=buf, n_cmds=n, timeout=timeout, poll_interval=poll_interval)
+                  poll_interval: float, interrupt: bool) -> int:
+        self.run(cmd_list=buf, n_cmds=n, timeout=timeout, poll_interval=poll_interval,
+                 interrupt=interrupt)
         self.last_descriptors = list(descs)
         self.last_cycles = self._cycles()
         status = self.read_reg("STATUS")

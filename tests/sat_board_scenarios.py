@@ -48,20 +48,21 @@ def gemm_modes(board) -> dict:
     for case in board.params["cases"]:
         rng = np.random.default_rng(case["seed"])
         mode, batch, fan_in, fan_out = case["mode"], case["batch"], case["in"], case["out"]
+        wait = {"interrupt": True} if case.get("interrupt") else {"poll_interval": 1e-7}
         x = _ints(rng, cfg, (batch, fan_in))
         w = _ints(rng, cfg, (fan_out, fan_in))
         dy = _ints(rng, cfg, (batch, fan_out))
         if mode == "ff":
-            got = drv.gemm(x, w.T, "ff")
+            got = drv.gemm(x, w.T, "ff", **wait)
             want = golden.forward_gemm(x, w, cfg.n, cfg.m, acc_bits=acc)
         elif mode == "bp":
-            got = drv.gemm(dy, w, "bp")
+            got = drv.gemm(dy, w, "bp", **wait)
             want = golden.backward_data_gemm(dy, w, cfg.n, cfg.m, acc_bits=acc)
         elif mode == "wu":
-            got = drv.gemm(dy.T, x, "wu")
+            got = drv.gemm(dy.T, x, "wu", **wait)
             want = golden.weight_grad_gemm(dy, x, acc_bits=acc)
         else:
-            got = drv.gemm(x, w.T, "dense")
+            got = drv.gemm(x, w.T, "dense", **wait)
             want = golden.forward_gemm(x, w, None, None, acc_bits=acc)
         out.append({**case, "shape": list(got.shape), "equal": bool(np.array_equal(got, want)),
                     **_timing(drv)})

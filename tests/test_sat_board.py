@@ -83,8 +83,8 @@ def _cases(seed: int) -> list[dict]:
     out = []
     for i, mode in enumerate(("dense", "ff", "bp", "wu") * 2):
         batch, fan_in, fan_out = (int(v) for v in rng.integers(3, 30, 3))
-        out.append({"mode": mode, "batch": batch, "in": fan_in + 8 * (mode in "ffbp"),
-                    "out": fan_out, "seed": seed * 100 + i})
+        out.append({"mode": mode, "batch": batch, "in": fan_in + 8 * (mode in ("ff", "bp")),
+                    "out": fan_out, "seed": seed * 100 + i, "interrupt": i >= 4})
     return out
 
 
