@@ -127,6 +127,7 @@ def verify(cfg: SatConfig, board, args) -> dict:
 
 def perf(cfg: SatConfig, board, args) -> dict:
     """One training step, dense vs BDWP, on a workload and board."""
+    from sparseforge.sim.sat_kernel_workload import kernel_step
     from sparseforge.sim.sat_workload import MemoryModel, compare_step, default_config
     from sparseforge.workloads import get_workload
 
@@ -142,6 +143,7 @@ def perf(cfg: SatConfig, board, args) -> dict:
         raise SparseforgeError(str(exc).strip("\"'")) from None
     result = compare_step(cfg, workload, MemoryModel.for_board(board))
     result["board"] = board.name
+    result["kernel"] = kernel = kernel_step(cfg, workload, board)
     lines = [
         f"{workload.name} (batch {workload.batch}) on {board.name}: {cfg.rows}x{cfg.cols} "
         f"array, {cfg.n}:{cfg.m}, {cfg.multipliers} multipliers, {result['clock_mhz']:g} MHz, "
@@ -151,6 +153,10 @@ def perf(cfg: SatConfig, board, args) -> dict:
         f"speedup {result['speedup']:.3f}x (compute-bound limit "
         f"{result['compute_bound_limit']:.2f}x)",
         f"memory-bound layers (BDWP): {len(result['memory_bound_layers'])}",
+        f"this release's kernel (records streamed per tile, one {cfg.axi_data_bits}-bit AXI "
+        f"master on {kernel['memory']}, {kernel['read_words_per_step']} words per step): "
+        f"dense {kernel['dense_ms']:.2f} ms, BDWP {kernel['bdwp_ms']:.2f} ms, speedup "
+        f"{kernel['speedup']:.3f}x",
         "layers short of the sparse limit:",
     ]
     short = [r for r in result["layers"] if r["why"]]
