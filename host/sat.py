@@ -9,6 +9,7 @@ with pynq under the kernel's VLNV, so ``pynq.Overlay`` hands it out::
     overlay = pynq.Overlay("sat_kernel.bit")   # regmap.json beside it
     sat = overlay.sat_kernel_0
     c = sat.gemm(a, b, mode="ff")          # C = A · compress(B), int64
+    wf = sat.prune(w)                      # N:M on the kernel's weight generator
     step = sat.training_step([(x1, w1, dy1), (x2, w2, dy2)])   # one kernel start
 
 Every call builds a :class:`~sparseforge.sat_kernel.CommandList` (operands
@@ -27,6 +28,10 @@ Modes
     M consecutive elements of each column of ``B`` (along the reduction axis):
     the forward GEMM ``Y = X · Wfᵀ`` with ``B = Wᵀ``, the backward-data GEMM
     ``dX = dY · Wb`` with ``B = W``.
+
+Weight generation (``prune``, and ``training_step`` by default) runs SAT's
+dataflow on the kernel: the weight generator prunes the dense W row-wise and
+column-wise and writes B streams that the FF / BP commands of the same list read.
 
 Results are the engine's ``acc_bits``-bit accumulators (two's-complement wrap),
 as int64.  Requantisation, activations and the optimiser update run on the host:
@@ -50,15 +55,14 @@ from sparseforge.sat_kernel import (
     OPCODES,
     CommandList,
     Descriptor,
-    Geometry,
+    command_ranges,
     info_words,
     register_map,
-    result_bytes,
 )
 
 from .kernel import DriverError, KernelDriver
 
-__all__ = ["KernelRunError", "SatDriver", "StepResult", "descriptor_ranges"]
+__all__ = ["KernelRunError", "SatDriver", "StepResult"]
 
 _ALIGN = 64
 _INFO_FIELDS = (("INFO0", ("rows", 0, 8), ("cols", 8, 8), ("n", 16, 8), ("m", 24, 8)),
@@ -102,19 +106,6 @@ class StepResult:
     y: np.ndarray
     dx: np.ndarray
     dw: np.ndarray
-
-
-def descriptor_ranges(cfg: SatConfig, desc: Descriptor) -> dict[str, tuple[int, int]]:
-    """The byte ranges ``[start, end)`` a command reads (``a``, ``b``) and writes (``c``)."""
-    geo = Geometry.of(cfg)
-    wb = geo.word_bytes
-    if desc.tiles == 0 or desc.steps == 0:
-        return {}
-    a_len = desc.steps * geo.a_words * wb
-    b_len = desc.steps * geo.b_words * wb
-    return {"a": (desc.a_addr, desc.a_addr + (desc.row_tiles - 1) * desc.a_stride + a_len),
-            "b": (desc.b_addr, desc.b_addr + (desc.col_tiles - 1) * desc.b_stride + b_len),
-            "c": (desc.c_addr, desc.c_addr + result_bytes(cfg, desc.tiles))}
 
 
 class SatDriver(KernelDriver):
@@ -190,11 +181,26 @@ class SatDriver(KernelDriver):
             self._add(cl, *job, f"jobs[{i}]")
         return self.run_commands(cl, **options)
 
+    def prune(self, w, colwise: bool = False, **options):
+        """N:M-prune the dense ``W[out, in]`` on the kernel's weight generator.
+
+        Row-wise (along ``in``, the forward weight) or ``colwise`` (along ``out``,
+        the backward-data weight).  Returns :class:`sparseforge.nm.NMTensor`, what
+        ``nm.compress(W, n, m, axis=0 if colwise else 1)`` gives.
+        """
+        cl = CommandList(self.config)
+        try:
+            cl.add_wgen(np.asarray(w), colwise)
+        except ValueError as exc:
+            raise DriverError(f"prune: {exc}") from None
+        return self.run_commands(cl, **options)[0]
+
     def linear_step(self, x, w, dy, **options) -> StepResult:
         """One layer's BDWP step (forward, backward-data, weight gradient), one start."""
         return self.training_step([(x, w, dy)], **options)[0]
 
-    def training_step(self, layers: Sequence[tuple], **options) -> list[StepResult]:
+    def training_step(self, layers: Sequence[tuple], *, prune: str = "kernel",
+                      **options) -> list[StepResult]:
         """The GEMMs of a BDWP training step over ``layers``, all from one command list.
 
         Parameters
@@ -203,13 +209,21 @@ class SatDriver(KernelDriver):
             Per layer the integer activations ``X[batch, in]``, dense master weights
             ``W[out, in]`` and output gradients ``dY[batch, out]`` (already
             quantised to the kernel's ``width`` bits by the host).
+        prune : {"kernel", "host"}
+            ``kernel``: SAT's dataflow, the kernel's weight generator prunes W
+            row-wise and column-wise and the FF / BP GEMMs read what it wrote (5
+            commands per layer); ``host``: the host packs the pruned weights (3
+            commands per layer).  The results are the same.
 
         Returns
         -------
         list[StepResult]
-            Per layer ``Y``, ``dX`` and ``dW`` (3 commands per layer, in layer order).
+            Per layer ``Y``, ``dX`` and ``dW``, in layer order.
         """
+        if prune not in ("kernel", "host"):
+            raise DriverError(f"prune = {prune!r}; allowed: 'kernel', 'host'")
         cl = CommandList(self.config)
+        jobs: list[tuple[int, int, int]] = []
         for i, layer in enumerate(layers):
             if not isinstance(layer, tuple) or len(layer) != 3:
                 raise DriverError(f"layers[{i}] = {type(layer).__name__}; allowed: a tuple "
@@ -224,11 +238,19 @@ class SatDriver(KernelDriver):
                 raise DriverError(f"layers[{i}]: x {x.shape}, w {w.shape}, dy {dy.shape} do "
                                   "not chain; allowed: x[batch, in], w[out, in], dy[batch, out]")
             where = f"layers[{i}]"
-            self._add(cl, x, w.T, "ff", where + " forward")
-            self._add(cl, dy, w, "bp", where + " backward-data")
-            self._add(cl, dy.T, x, "wu", where + " weight-gradient")
+            try:
+                if prune == "kernel":
+                    y = cl.add_pruned(x, cl.add_wgen(w, colwise=False))
+                    dx = cl.add_pruned(dy, cl.add_wgen(w, colwise=True))
+                else:
+                    y = cl.add(x, w.T, "ff")
+                    dx = cl.add(dy, w, "bp")
+                dw = cl.add(dy.T, x, "wu")
+            except ValueError as exc:
+                raise DriverError(f"{where}: {exc}") from None
+            jobs.append((y, dx, dw))
         out = self.run_commands(cl, **options)
-        return [StepResult(*out[3 * i:3 * i + 3]) for i in range(len(layers))]
+        return [StepResult(*(out[j] for j in idx)) for idx in jobs]
 
     def run_commands(self, cl: CommandList, *, timeout: float = 10.0,
                      poll_interval: float = 1e-4, interrupt: bool = False) -> list[np.ndarray]:
@@ -360,7 +382,7 @@ class SatDriver(KernelDriver):
             if getattr(d, name) % _ALIGN:
                 raise DriverError(f"descriptors[{i}].{name} = {getattr(d, name):#x} is not "
                                   f"aligned; allowed: a multiple of {_ALIGN} bytes")
-        for field, (lo, hi) in descriptor_ranges(cfg, d).items():
+        for field, (lo, hi) in command_ranges(cfg, d).items():
             if not any(s <= lo and hi <= e for s, e in regions):
                 spans = ", ".join(f"[{s:#x}, {e:#x})" for s, e in regions) or "none"
                 raise DriverError(f"descriptors[{i}] {field.upper()} range [{lo:#x}, {hi:#x}) "

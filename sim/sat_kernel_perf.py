@@ -24,7 +24,15 @@ engine)`` (``drain = C + R + 2``: last data beat to last result; ``engine``:
 the last write bursts (each waits for its data and for the previous burst),
 and ``write_stream`` is the write words over the write rate plus one address
 cycle per burst.  Rates are AXI words per cycle: 1.0 for the simulated board's RAM;
-:func:`MemoryPort.for_board` derives them from the board's bandwidth.
+:func:`MemoryPort.for_board` derives them from the memory the emitted project
+connects the kernel to (:func:`sparseforge.sim.sat_kernel_workload.project_port`).
+
+A **weight generation** (``wgen_row`` / ``wgen_col``) reads ``TJ·S`` dense records
+(``d_words`` each) and writes ``TJ·S`` B records (``b_words`` each); the generator
+prunes one group per cycle, so a record takes ``C`` cycles.  Records leave evenly
+from ``d_words / read_rate + C + 1`` (the first record read and pruned) until
+``max(read_words / read_rate + C + 1, d_words / read_rate + TJ·S·C + 1)``; the
+writer and the fixed costs are as for a GEMM.
 """
 
 from __future__ import annotations
@@ -69,26 +77,13 @@ class MemoryPort:
     @classmethod
     def for_board(cls, board, cfg: SatConfig, clock_mhz: float | None = None,
                   efficiency: float = 0.8) -> MemoryPort:
-        """One AXI port of ``cfg.axi_data_bits`` on the board's kernel-side memory.
+        """The kernel's port on ``board``, as the emitted project wires it.
 
-        The sustained rate is ``efficiency`` x the peak bandwidth of the memory
-        the kernel is attached to (one HBM pseudo-channel, one DDR channel),
-        capped at one word per cycle.
+        Same as :func:`sparseforge.sim.sat_kernel_workload.project_port`.
         """
-        mhz = clock_mhz or board.clocks.default_mhz
-        mem = _kernel_memory(board)
-        peak = mem.peak_gbs / max(1, mem.pseudo_channels or 1)
-        words = efficiency * peak * 1e9 / (mhz * 1e6 * cfg.axi_data_bits / 8)
-        return cls(min(1.0, words), min(1.0, words), words)
+        from .sat_kernel_workload import project_port
 
-
-def _kernel_memory(board):
-    mems = list(board.memory)
-    for pref in ("pl", "fpga", "kernel"):
-        for mem in mems:
-            if getattr(mem, "attached_to", "") == pref:
-                return mem
-    return mems[0]
+        return project_port(board, cfg, clock_mhz, efficiency)
 
 
 def write_bursts(addr: int, words: int, word_bytes: int, max_burst: int) -> list[int]:
@@ -103,9 +98,31 @@ def write_bursts(addr: int, words: int, word_bytes: int, max_burst: int) -> list
     return out
 
 
+def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
+    """Cycles of one weight-generation command (see the module docstring)."""
+    geo = Geometry.of(cfg)
+    records = desc.col_tiles * desc.steps
+    if records == 0:
+        return fixed_cycles(cfg)
+    read_words = records * geo.d_words
+    bursts = write_bursts(desc.c_addr, records * geo.b_words, geo.word_bytes, cfg.max_burst)
+    write_words = sum(bursts)
+    read = read_words / port.read_rate
+    write = write_words / port.write_rate + len(bursts)
+    if port.shared_rate is not None:
+        read = max(read, (read_words + write_words) / port.shared_rate)
+    first = geo.d_words / port.read_rate
+    lat = cfg.cols + 1  # C groups, one per cycle, then the generator's output register
+    res_start = first + lat
+    res_end = max(read + lat, first + records * cfg.cols + 1)
+    return fixed_cycles(cfg) + max(_writer_done(bursts, res_start, res_end), write)
+
+
 def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = None) -> float:
     """Cycles of one command on the kernel (see the module docstring)."""
     port = port or MemoryPort()
+    if desc.is_wgen:
+        return _wgen_cycles(cfg, desc, port)
     geo = Geometry.of(cfg)
     tiles, steps = desc.tiles, desc.steps
     if tiles == 0:

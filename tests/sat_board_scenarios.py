@@ -49,6 +49,7 @@ def gemm_modes(board) -> dict:
         rng = np.random.default_rng(case["seed"])
         mode, batch, fan_in, fan_out = case["mode"], case["batch"], case["in"], case["out"]
         wait = {"interrupt": True} if case.get("interrupt") else {"poll_interval": 1e-7}
+        c0 = board.cycles
         x = _ints(rng, cfg, (batch, fan_in))
         w = _ints(rng, cfg, (fan_out, fan_in))
         dy = _ints(rng, cfg, (batch, fan_out))
@@ -64,8 +65,9 @@ def gemm_modes(board) -> dict:
         else:
             got = drv.gemm(x, w.T, "dense", **wait)
             want = golden.forward_gemm(x, w, None, None, acc_bits=acc)
+        call = board.cycles - c0  # the whole driver call: registers, polls, syncs
         out.append({**case, "shape": list(got.shape), "equal": bool(np.array_equal(got, want)),
-                    **_timing(drv)})
+                    "call_cycles": call, **_timing(drv)})
     return {"cases": out, "status": drv.status}
 
 
@@ -95,7 +97,7 @@ def training_step(board) -> dict:
     for w in ws[:0:-1]:
         dys.insert(0, requant(golden.backward_data_gemm(dys[0], w, cfg.n, cfg.m,
                                                         acc_bits=acc)))
-    steps = drv.training_step(list(zip(xs, ws, dys)))
+    steps = drv.training_step(list(zip(xs, ws, dys)), prune=board.params["prune"])
     equal = []
     for x, w, dy, s in zip(xs, ws, dys, steps):
         equal.append({
@@ -105,6 +107,25 @@ def training_step(board) -> dict:
             "dw": bool(np.array_equal(s.dw, golden.weight_grad_gemm(dy, x, acc_bits=acc)))})
     return {"layers": equal, "commands": len(drv.last_descriptors), "status": drv.status,
             **_timing(drv)}
+
+
+def prune(board) -> dict:
+    """W pruned on the kernel's weight generator, both ways, against ``nm.compress``."""
+    from sparseforge import nm
+
+    drv = _driver(board)
+    cfg = drv.config
+    rng = np.random.default_rng(5)
+    cases = []
+    for shape in board.params["shapes"]:
+        w = _ints(rng, cfg, tuple(shape))
+        w[rng.random(w.shape) < 0.3] = 0  # ties between zeros
+        for colwise in (False, True):
+            got = drv.prune(w, colwise)
+            want = nm.compress(w, cfg.n, cfg.m, axis=0 if colwise else 1)
+            cases.append({"values": bool(np.array_equal(got.values, want.values)),
+                          "indices": bool(np.array_equal(got.indices, want.indices))})
+    return {"cases": cases}
 
 
 def bad_input(board) -> dict:
@@ -126,6 +147,8 @@ def bad_input(board) -> dict:
         "K mismatch": lambda: drv.gemm(a, b[:-1]),
         "value out of range": lambda: drv.gemm(a.astype(np.int32) * 1000, b),
         "unknown mode": lambda: drv.gemm(a, b, "sparse"),
+        "unknown prune": lambda: drv.training_step([(a, b.T, a[:, :3])], prune="gpu"),
+        "prune float": lambda: drv.prune(a.astype(np.float64)),
         "layer shapes": lambda: drv.training_step([(a, a, a)]),
         "foreign command list": lambda: drv.run_commands(CommandList(cfg.replace(n=1))),
         "result outside buffer": lambda: drv.execute(

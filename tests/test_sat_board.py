@@ -16,8 +16,8 @@ import pytest
 
 from sparseforge.configs import SatConfig
 from sparseforge.host.kernel import DriverError
-from sparseforge.host.sat import SatDriver, descriptor_ranges
-from sparseforge.sat_kernel import CommandList, register_map, result_bytes
+from sparseforge.host.sat import SatDriver
+from sparseforge.sat_kernel import CommandList, command_ranges, register_map, result_bytes
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
@@ -46,7 +46,7 @@ def test_descriptor_ranges_cover_the_command_list_layout():
     descs = cl.descriptors(base)
     spans = []
     for d, job in zip(descs, cl.jobs):
-        r = descriptor_ranges(cfg, d)
+        r = command_ranges(cfg, d)
         h = base + cl.header_bytes
         assert r["a"] == (h + job.a_off, h + job.a_off + job.a_bytes.size)
         assert r["b"] == (h + job.b_off, h + job.b_off + job.b_bytes.size)
@@ -120,6 +120,7 @@ def test_gemms_in_every_mode_bit_exact_and_timed(built, key):
     for c in res["cases"]:
         assert c["equal"], c
         assert abs(c["cycles"] - c["model"]) <= max(TOLERANCE * c["cycles"], 3), c
+        assert c["call_cycles"] > c["cycles"], c  # the call adds register traffic and polls
     assert {c["mode"] for c in res["cases"]} == {"dense", "ff", "bp", "wu"}
     assert any(c["batch"] % 4 and c["out"] % 4 for c in res["cases"]), "no non-multiple shape"
     assert res["status"]["status"] == 0 and res["status"]["cmds_done"] == 1
@@ -127,11 +128,19 @@ def test_gemms_in_every_mode_bit_exact_and_timed(built, key):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(CONFIGS))
-def test_training_step_from_one_command_list(built, key):
-    res = _run(built, key, "training_step", dims=[24, 19, 32, 10], batch=6, shift=6, seed=7)
+@pytest.mark.parametrize("prune, commands", [("kernel", 15), ("host", 9)])
+def test_training_step_from_one_command_list(built, key, prune, commands):
+    res = _run(built, key, "training_step", dims=[24, 19, 32, 10], batch=6, shift=6, seed=7,
+               prune=prune)
     assert res["layers"] == [{"y": True, "dx": True, "dw": True}] * 3
-    assert res["commands"] == 9 and res["status"]["cmds_done"] == 9
+    assert res["commands"] == commands and res["status"]["cmds_done"] == commands
     assert abs(res["cycles"] - res["model"]) <= TOLERANCE * res["cycles"], res
+
+
+@pytest.mark.slow
+def test_prune_on_the_weight_generator(built):
+    res = _run(built, "4x8-1of4-512b-renamed", "prune", shapes=[[13, 22], [8, 9], [33, 4]])
+    assert res["cases"] == [{"values": True, "indices": True}] * 6
 
 
 @pytest.mark.slow
@@ -143,6 +152,8 @@ def test_bad_input_is_refused_before_the_device_is_touched(built):
         "K mismatch": "A is (5, 16) and B is (15, 3)",
         "value out of range": "values outside -128..127",
         "unknown mode": "mode = 'sparse'; allowed: ff, bp, wu, dense",
+        "unknown prune": "prune = 'gpu'; allowed: 'kernel', 'host'",
+        "prune float": "prune: ",
         "layer shapes": "do not chain",
         "foreign command list": "another SatConfig",
         "result outside buffer": "C range",

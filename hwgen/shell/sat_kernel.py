@@ -222,7 +222,7 @@ class SatKernel(Elaboratable):
         colw = Signal()  # wgen_col: groups are the record's columns
         m.d.comb += wgen.colwise.eq(0)  # the record cut below does the transposition
         rec = fw.r_data[:geo.d_bits]
-        gsel = Signal(range(C))
+        gsel = Signal(range(max(C, 2)))  # 1 bit at least (Verilog has no 0-bit wires)
         beat = Signal(M * wd)
         with m.Switch(gsel):
             for j in range(C):
@@ -239,7 +239,7 @@ class SatKernel(Elaboratable):
 
         gbits = cfg.n * (wd + cfg.index_bits)
         m.submodules.ser_w = ser_w = _Serialiser(geo.b_words, db)
-        gcount = Signal(range(C))
+        gcount = Signal(range(max(C, 2)))
         last_g = gcount == C - 1
         if C > 1:
             held = Signal((C - 1) * gbits)
