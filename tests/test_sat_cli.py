@@ -153,3 +153,10 @@ def test_verify_cli_reports_and_passes(capsys, tmp_path):
     rep = json.loads(out)
     assert rep["failed"] == 0 and rep["passed"] == len(rep["vectors"]) == 15
     assert rep["cycles_per_second"] > 0
+    runs = {r["id"]: r for r in rep["kernel"]["runs"]}
+    listed = runs["command list"]
+    assert listed["passed"] and listed["status"] == 0
+    assert listed["cmds_done"] == len(listed["mismatches"]) > 10  # every command checked
+    assert not any(listed["mismatches"])
+    stopped = runs["wrong N:M stops the list"]
+    assert (stopped["status"], stopped["err_cmd"], stopped["cmds_done"]) == (2, 1, 1)

@@ -96,9 +96,27 @@ def generate(cfg: SatConfig, board, args) -> dict:
             "text": f"wrote {len(files)} files to {args.out}: {', '.join(sorted(files))}"}
 
 
+def kernel_runs(cfg: SatConfig) -> list[dict]:
+    """The kernel's part of ``verify``: one command list with every opcode (GEMMs of
+    every mode and kind, weight generations both ways, shapes that are not tile
+    multiples) and a list the kernel must stop at a descriptor of the wrong N:M."""
+    from sparseforge.sat_kernel import OPCODES
+    from sparseforge.sim.sat_vectors import default_vectors, wgen_vectors
+
+    vecs = default_vectors(cfg, count=1, seed=11)
+    return [{"id": "command list", "vectors": vecs + wgen_vectors(cfg, seed=12)},
+            {"id": "wrong N:M stops the list", "vectors": vecs[:3], "expect_status": 2,
+             "corrupt": {"index": 1, "word": 0,
+                         "value": OPCODES["ff"] | cfg.n << 8 | 2 * cfg.m << 16}}]
+
+
 def verify(cfg: SatConfig, board, args) -> dict:
     """The cocotb regression on the emitted Verilog; non-zero exit on any mismatch."""
-    from sparseforge.sim.sat_verify import run_regression, run_wgen_regression
+    from sparseforge.sim.sat_verify import (
+        run_kernel_runs,
+        run_regression,
+        run_wgen_regression,
+    )
 
     if board is not None:
         _check_fits(cfg, board)
@@ -106,6 +124,7 @@ def verify(cfg: SatConfig, board, args) -> dict:
         folder = Path(args.out) if args.out else Path(tmp)
         report = run_regression(cfg, folder, simulator=args.sim)
         wgen = run_wgen_regression(cfg, folder, simulator=args.sim)
+        kernel = run_kernel_runs(cfg, folder / "kernel", kernel_runs(cfg), simulator=args.sim)
     lines = [f"{'vector':18} {'Mg':>4} {'K':>4} {'Ng':>4}  {'cycles':>7} {'model':>7}  result"]
     for v in report["vectors"]:
         lines.append(f"{v['id']:18} {v['mg']:4} {v['k']:4} {v['ng']:4}  {v['cycles']:7} "
@@ -115,11 +134,19 @@ def verify(cfg: SatConfig, board, args) -> dict:
         lines.append(f"weight generator {mode:11} {'stalls' if c['stall'] else 'no stalls':9} "
                      f"{c['groups']} groups in {c['cycles']} cycles  "
                      f"{'pass' if not c['mismatches'] else 'FAIL'}")
+    k_failed = sum(1 for r in kernel["runs"] if not r["passed"])
+    for r in kernel["runs"]:
+        what = (f"STATUS {r['status']} at command {r['err_cmd']}" if r["status"] else
+                f"{r['cmds_done']} commands bit-exact")
+        lines.append(f"kernel {r['id']:24} {what} in {r['cycles']} cycles  "
+                     f"{'pass' if r['passed'] else 'FAIL'}")
     lines.append(f"engine: {report['passed']} passed, {report['failed']} failed; weight "
                  f"generator: {len(wgen['cases']) - wgen['failed']} passed, {wgen['failed']} "
-                 f"failed; RTL simulation {report['cycles_per_second']:.0f} cycles/s ({args.sim})")
+                 f"failed; kernel: {len(kernel['runs']) - k_failed} passed, {k_failed} failed; "
+                 f"RTL simulation {report['cycles_per_second']:.0f} cycles/s ({args.sim})")
     report["weight_generator"] = wgen
-    report["failed"] += wgen["failed"]
+    report["kernel"] = kernel
+    report["failed"] += wgen["failed"] + k_failed
     report.pop("lint", None)
     report["text"] = "\n".join(lines)
     return report
