@@ -274,7 +274,8 @@ class SatDriver(KernelDriver):
         view = buf[:cl.nbytes]
         view[:] = image
         descs = cl.descriptors(base)
-        self._run_list(buf, len(descs), descs, timeout, poll_interval, interrupt)
+        # the slice keeps its device address: only the list's bytes are synced
+        self._run_list(view, len(descs), descs, timeout, poll_interval, interrupt)
         return cl.results(np.asarray(view))
 
     def execute(self, descriptors: Sequence[Descriptor], buffers: Sequence,
@@ -309,9 +310,9 @@ class SatDriver(KernelDriver):
                 self._check_descriptor(i, d, regions)
         self.check_hardware()
         raw = b"".join(d.pack() for d in descs)
-        buf = self._scratch(len(raw))
-        buf[:len(raw)] = np.frombuffer(raw, np.uint8)
-        return self._run_list(buf, len(descs), descs, timeout, poll_interval, interrupt)
+        view = self._scratch(len(raw))[:len(raw)]
+        view[:] = np.frombuffer(raw, np.uint8)
+        return self._run_list(view, len(descs), descs, timeout, poll_interval, interrupt)
 
     # ------------------------------------------------------------------ hardware
     def check_hardware(self) -> None:
