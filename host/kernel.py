@@ -14,7 +14,7 @@ with ``bindto = [vlnv]`` so that ``pynq.Overlay`` binds it to the kernel::
 
     ol = pynq.Overlay("sat_kernel.bit")
     buf = pynq.allocate(4096, "u1")
-    ol.sat_kernel_1.run(cmd_list=buf, n_cmds=3)   # flush, start, wait, invalidate
+    ol.sat_kernel_0.run(cmd_list=buf, n_cmds=3)   # flush, start, wait, invalidate
 
 Board access goes through one thin layer, a :class:`PynqIO` (registers, clock,
 interrupt, buffers).  The driver never touches ``mmio`` or a buffer directly,
@@ -111,6 +111,17 @@ class PynqIO:
     def has_interrupt(self) -> bool:
         return self.interrupt is not None
 
+    def interrupt_problem(self) -> str | None:
+        """Why :meth:`wait_interrupt` cannot work here (``None``: it can)."""
+        if self.interrupt is None:
+            return "no interrupt line is connected"
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return ("an asyncio loop is running in this thread (Jupyter?), and pynq's "
+                "Interrupt.wait needs that loop")
+
     def wait_interrupt(self, timeout: float) -> bool:
         """Block until the interrupt line is high; False after ``timeout`` seconds.
 
@@ -178,6 +189,14 @@ class KernelDriver(pynq.DefaultIP):
     REGMAP: RegisterMap | None = None
     #: Required alignment of pointer arguments in bytes (1: none).
     pointer_alignment: int = 1
+    #: The design family this driver drives (``None``: any).
+    DESIGN: str | None = None
+
+    @classmethod
+    def _check_design(cls, rmap: RegisterMap) -> None:
+        if cls.DESIGN is not None and rmap.design != cls.DESIGN:
+            raise DriverError(f"register map of {rmap.kernel} is for design {rmap.design!r}; "
+                              f"{cls.__name__} drives {cls.DESIGN!r} kernels")
 
     def __init__(self, description: dict, regmap: RegisterMap | dict | str | Path | None = None):
         super().__init__(description)
@@ -196,6 +215,7 @@ class KernelDriver(pynq.DefaultIP):
         overlay hand out that driver for the kernel, whatever the kernel is named.
         """
         rmap = _as_regmap(regmap)
+        cls._check_design(rmap)
         return type(f"{cls.__name__}_{rmap.kernel}", (cls,),
                     {"bindto": (rmap.vlnv,), "REGMAP": rmap, "__module__": cls.__module__})
 
@@ -215,6 +235,7 @@ class KernelDriver(pynq.DefaultIP):
         return self
 
     def _setup(self, rmap: RegisterMap, io) -> None:
+        type(self)._check_design(rmap)
         self.regmap = rmap
         self.io = io
         self._words = {w["name"]: w for w in rmap.words()}
@@ -390,9 +411,15 @@ class KernelDriver(pynq.DefaultIP):
         return done
 
     def _check_interrupt(self, interrupt: bool) -> None:
-        if interrupt and not self.io.has_interrupt:
-            raise DriverError(f"{self.regmap.kernel}: interrupt=True but no interrupt line "
-                              "is connected; allowed: interrupt=False (polling)")
+        """Refuse ``interrupt=True`` where it cannot work, before anything is written."""
+        if not interrupt:
+            return
+        problem = getattr(self.io, "interrupt_problem", None)
+        reason = problem() if callable(problem) else (
+            None if self.io.has_interrupt else "no interrupt line is connected")
+        if reason:
+            raise DriverError(f"{self.regmap.kernel}: interrupt=True but {reason}; allowed: "
+                              "interrupt=False (polling)")
 
     def _check_idle(self) -> None:
         ctrl = self._read_ctrl()  # also clears a stale ap_done

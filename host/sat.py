@@ -128,6 +128,7 @@ class SatDriver(KernelDriver):
     bindto = (register_map(SatConfig()).vlnv,)
     pointer_alignment = _ALIGN
     memory = None
+    DESIGN = "sat"
 
     @classmethod
     def for_config(cls, cfg: SatConfig) -> type[SatDriver]:
@@ -142,9 +143,6 @@ class SatDriver(KernelDriver):
 
     def _setup(self, rmap, io) -> None:
         super()._setup(rmap, io)
-        if rmap.design != "sat":
-            raise DriverError(f"register map of {rmap.kernel} is for design {rmap.design!r}; "
-                              "SatDriver drives 'sat' kernels")
         try:
             self.config = SatConfig.from_dict(dict(rmap.config), origin="regmap.json config")
         except ConfigError as exc:
@@ -173,6 +171,8 @@ class SatDriver(KernelDriver):
 
     def gemms(self, jobs: Sequence[tuple], **options) -> list[np.ndarray]:
         """Several GEMMs ``(a, b, mode)`` with one kernel start; their results in order."""
+        if not jobs:
+            return []
         cl = CommandList(self.config)
         for i, job in enumerate(jobs):
             if not isinstance(job, tuple) or len(job) != 3:
@@ -222,6 +222,8 @@ class SatDriver(KernelDriver):
         """
         if prune not in ("kernel", "host"):
             raise DriverError(f"prune = {prune!r}; allowed: 'kernel', 'host'")
+        if not layers:
+            return []
         cl = CommandList(self.config)
         jobs: list[tuple[int, int, int]] = []
         for i, layer in enumerate(layers):
@@ -299,17 +301,25 @@ class SatDriver(KernelDriver):
         if not descs:
             raise DriverError("descriptors is empty; allowed: at least one Descriptor")
         regions = []
+        pointer = self._args["cmd_list"]
         for i, buf in enumerate(buffers):
             if not self.io.is_buffer(buf):
                 raise DriverError(f"buffers[{i}] is a {type(buf).__name__}; allowed: device "
                                   "buffers from pynq.allocate")
-            start = self.io.buffer_address(buf)
+            try:  # the checks of a pointer argument: contiguous, not freed, this device
+                start = self._pointer(pointer, buf)
+            except DriverError as exc:
+                text = str(exc).replace("argument cmd_list", "buffer")
+                raise DriverError(f"buffers[{i}]: {text}") from None
             regions.append((start, start + buf.nbytes))
         if check:
             for i, d in enumerate(descs):
                 self._check_descriptor(i, d, regions)
+        try:
+            raw = b"".join(d.pack() for d in descs)
+        except ConfigError as exc:
+            raise DriverError(f"descriptors: {exc}") from None
         self.check_hardware()
-        raw = b"".join(d.pack() for d in descs)
         view = self._scratch(len(raw))[:len(raw)]
         view[:] = np.frombuffer(raw, np.uint8)
         return self._run_list(view, len(descs), descs, timeout, poll_interval, interrupt)
@@ -376,6 +386,15 @@ class SatDriver(KernelDriver):
         if (d.n, d.m) != (cfg.n, cfg.m):
             raise DriverError(f"descriptors[{i}]: N:M = {d.n}:{d.m}; allowed: {cfg.n}:{cfg.m} "
                               "(the kernel's)")
+        for name in ("steps", "row_tiles", "col_tiles", "a_stride", "b_stride"):
+            v = getattr(d, name)
+            if not isinstance(v, int) or not 0 <= v < 1 << 32:
+                raise DriverError(f"descriptors[{i}].{name} = {v!r}; allowed: 0 to 2**32 - 1")
+        word = cfg.axi_data_bits // 8
+        for name in ("a_stride", "b_stride"):
+            if getattr(d, name) % word:
+                raise DriverError(f"descriptors[{i}].{name} = {getattr(d, name)} is not a whole "
+                                  f"number of AXI words; allowed: a multiple of {word} bytes")
         if not 1 <= d.steps <= cfg.max_steps:
             raise DriverError(f"descriptors[{i}].steps = {d.steps}; allowed: 1 to "
                               f"{cfg.max_steps}")

@@ -261,6 +261,9 @@ class SimIO(PynqIO):
     def sleep(self, seconds: float) -> None:
         self.board.sleep(seconds)
 
+    def interrupt_problem(self) -> str | None:
+        return None if self.board.has_interrupt else "the kernel has no interrupt port"
+
     def wait_interrupt(self, timeout: float) -> bool:
         return self.board.wait_interrupt(timeout)
 

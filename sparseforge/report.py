@@ -304,7 +304,8 @@ def _perf_blocks(r: dict, flow: dict, plots: set[str]) -> list:
             f"The kernel this release generates, with the same array, streams every tile's "
             f"A and B records from memory through one {k['axi_data_bits']}-bit AXI master "
             f"on {k['memory']} ({k['read_words_per_step']} AXI words per engine step): "
-            f"dense {k['dense_ms']:.2f} ms, BDWP {k['bdwp_ms']:.2f} ms per step, speedup "
+            f"dense {k['dense_ms']:.2f} ms, BDWP {k['bdwp_ms']:.2f} ms per step (weights pruned "
+            f"on the host), speedup "
             f"{k['speedup']:.3f}x (docs/designs/sat_kernel.md explains the gap to the "
             "architecture above).")
     blocks += [Image(name, alt) for name, alt in PLOTS.items() if name in plots]

@@ -137,6 +137,8 @@ def bad_input(board) -> dict:
     drv.gemm(a, b)  # a good run first: the driver's buffer and INFO check exist
     buf = board.allocate(4096, "u1")
     small = board.allocate(256, "u1")
+    freed = board.allocate(4096, "u1")
+    freed.freebuffer()
     cl = CommandList(cfg)
     cl.add(a, b, "dense")
     good = cl.descriptors(int(buf.device_address))[0]
@@ -161,6 +163,12 @@ def bad_input(board) -> dict:
         "N:M mismatch": lambda: drv.execute(
             [Descriptor(**{**good.__dict__, "n": cfg.n + 1})], [buf]),
         "plain numpy buffer": lambda: drv.execute([good], [np.zeros(4096, np.uint8)]),
+        "misaligned stride": lambda: drv.execute(
+            [Descriptor(**{**good.__dict__, "a_stride": good.a_stride + 4})], [buf]),
+        "negative tiles": lambda: drv.execute(
+            [Descriptor(**{**good.__dict__, "row_tiles": -1})], [buf]),
+        "freed buffer": lambda: drv.execute([good], [freed]),
+        "empty descriptor list": lambda: drv.execute([], [buf]),
         "bad register name": lambda: drv.read_reg("NOPE"),
     }
     out = {}

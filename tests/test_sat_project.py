@@ -112,15 +112,17 @@ def test_generate_refuses_boards_without_projects(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_emitted_notebook_runs_on_the_simulated_board(projects, tmp_path):
+@pytest.mark.parametrize("sets", [(), ("width=16",)])  # int16 sums wrap at 32 bits
+def test_emitted_notebook_runs_on_the_simulated_board(projects, tmp_path, sets):
     from sparseforge.hwgen.shell.sat_kernel import kernel_verilog
     from sparseforge.sim.board import run_on_sim_board
 
     project = tmp_path / "zcu104"
-    shutil.copytree(projects["zcu104"], project)
+    shutil.copytree(_generate(tmp_path, "zcu104", *sets) if sets else projects["zcu104"],
+                    project)
     (project / "output").mkdir()
     shutil.copy(project / "regmap.json", project / "output/regmap.json")  # as `make` does
-    cfg = SatConfig()
+    cfg = SatConfig.from_dict(json.loads((project / "config.json").read_text())["config"])
     assert (project / "rtl/sat_kernel.v").read_text() == kernel_verilog(cfg)
     res = run_on_sim_board([project / "rtl/sat_kernel.v"], "sat_kernel",
                            "sat_board_scenarios:notebook", tmp_path / "build",
@@ -134,3 +136,18 @@ def test_emitted_notebook_runs_on_the_simulated_board(projects, tmp_path):
     assert "10 commands (4 weight generations, 6 GEMMs) in one start" in res["printed"]
     assert "all bit-exact" in res["printed"]
     assert res["last_cycles"] > 0
+
+
+def test_board_names_cannot_inject_notebook_cells():
+    from dataclasses import replace
+
+    from sparseforge.board_registry import get_board
+    from sparseforge.families.sat import project_files
+
+    board = replace(get_board("zcu104"),
+                    display_name='ZCU104\n# %%\nimport os; print("pwned")\n`x`')
+    files = project_files(SatConfig(), board)
+    cells = code_cells(files["host/sat_kernel_gemm.ipynb"])
+    assert not any("pwned" in c for c in cells)
+    assert len(cells) == len(code_cells(project_files(SatConfig(), get_board("zcu104"))[
+        "host/sat_kernel_gemm.ipynb"]))

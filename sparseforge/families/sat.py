@@ -7,6 +7,7 @@ writes anything; ``generate`` writes its output folder atomically.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -64,14 +65,18 @@ def project_files(cfg: SatConfig, board) -> dict[str, str]:
     rmap = register_map(cfg)
     alveo = kind == "alveo"
     memory = ", ".join(mem for _, mem in memory_targets(rmap, board)) if alveo else ""
+    title = re.sub(r"[\x00-\x1f\x7f`]+", " ", board.display_name).strip()  # one plain line
     script = render_template(
-        "notebook/sat_gemm.py.j2", kernel=rmap.kernel, title=board.display_name,
+        "notebook/sat_gemm.py.j2", kernel=rmap.kernel, title=title,
         ip=overlay_ip_name(rmap, board), alveo=alveo, memory=memory,
         bitstream=f"{rmap.kernel}.{'xclbin' if alveo else 'bit'}",
         clock_mhz=f"{board.clocks.default_mhz:g}", n=cfg.n, m=cfg.m)
+    try:
+        notebook = notebook_json(script)
+    except ValueError as exc:
+        raise ConfigError(f"board {board.name}: the notebook cannot be emitted: {exc}") from None
     files = emit_project(rmap, board, {f"{rmap.kernel}.v": kernel_verilog(cfg)},
-                         driver=DRIVER,
-                         host_files={f"{rmap.kernel}_gemm.ipynb": notebook_json(script)})
+                         driver=DRIVER, host_files={f"{rmap.kernel}_gemm.ipynb": notebook})
     files["config.json"] = json.dumps({"design": "sat", "board": board.name,
                                        "config": cfg.to_dict()}, indent=2,
                                       sort_keys=True) + "\n"
@@ -154,6 +159,7 @@ def verify(cfg: SatConfig, board, args) -> dict:
 
 def perf(cfg: SatConfig, board, args) -> dict:
     """One training step, dense vs BDWP, on a workload and board."""
+    from sparseforge.hwgen.project import project_kind
     from sparseforge.sim.sat_kernel_workload import kernel_step
     from sparseforge.sim.sat_workload import MemoryModel, compare_step, default_config
     from sparseforge.workloads import get_workload
@@ -170,7 +176,13 @@ def perf(cfg: SatConfig, board, args) -> dict:
         raise SparseforgeError(str(exc).strip("\"'")) from None
     result = compare_step(cfg, workload, MemoryModel.for_board(board))
     result["board"] = board.name
-    result["kernel"] = kernel = kernel_step(cfg, workload, board)
+    try:
+        project_kind(board)
+    except ConfigError:  # no project for this board, so no kernel to predict
+        kernel = None
+    else:
+        kernel = kernel_step(cfg, workload, board)
+    result["kernel"] = kernel
     lines = [
         f"{workload.name} (batch {workload.batch}) on {board.name}: {cfg.rows}x{cfg.cols} "
         f"array, {cfg.n}:{cfg.m}, {cfg.multipliers} multipliers, {result['clock_mhz']:g} MHz, "
@@ -180,12 +192,14 @@ def perf(cfg: SatConfig, board, args) -> dict:
         f"speedup {result['speedup']:.3f}x (compute-bound limit "
         f"{result['compute_bound_limit']:.2f}x)",
         f"memory-bound layers (BDWP): {len(result['memory_bound_layers'])}",
-        f"this release's kernel (records streamed per tile, one {cfg.axi_data_bits}-bit AXI "
-        f"master on {kernel['memory']}, {kernel['read_words_per_step']} words per step): "
-        f"dense {kernel['dense_ms']:.2f} ms, BDWP {kernel['bdwp_ms']:.2f} ms, speedup "
-        f"{kernel['speedup']:.3f}x",
-        "layers short of the sparse limit:",
     ]
+    if kernel:
+        lines.append(
+            f"this release's kernel (records streamed per tile, one {cfg.axi_data_bits}-bit "
+            f"AXI master on {kernel['memory']}, {kernel['read_words_per_step']} words per "
+            f"step): dense {kernel['dense_ms']:.2f} ms, BDWP {kernel['bdwp_ms']:.2f} ms "
+            f"(weights pruned on the host), speedup {kernel['speedup']:.3f}x")
+    lines.append("layers short of the sparse limit:")
     short = [r for r in result["layers"] if r["why"]]
     for r in short[:20]:
         lines.append(f"  {r['layer']} {r['phase']}: {r['speedup']:.2f}x — {r['why']}")
