@@ -373,21 +373,7 @@ class KernelDriver(pynq.DefaultIP):
                               "device address; allowed: a buffer from pynq.allocate(shape, "
                               "dtype) or an integer device address")
         if self.io.is_buffer(value):
-            if not value.flags["C_CONTIGUOUS"]:
-                raise DriverError(f"argument {arg.name}: buffer of shape {value.shape} with "
-                                  f"strides {value.strides} is not contiguous; allowed: a "
-                                  "C-contiguous buffer or slice")
-            if getattr(value, "freed", False):
-                raise DriverError(f"argument {arg.name}: the buffer was freed")
-            dev = getattr(value, "device", None)
-            if self.device is not None and dev is not None and dev is not self.device:
-                raise DriverError(f"argument {arg.name}: buffer allocated on device "
-                                  f"{getattr(dev, 'tag', dev)!r}, the kernel is on "
-                                  f"{getattr(self.device, 'tag', self.device)!r}")
-            if getattr(value, "device_address", 0) is None:
-                raise DriverError(f"argument {arg.name}: array derived from a buffer (not a "
-                                  "slice of it) has no device address")
-            address = self.io.buffer_address(value)
+            address = self._buffer_address(f"argument {arg.name}", value)
         elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             address = int(value)
         else:
@@ -399,6 +385,23 @@ class KernelDriver(pynq.DefaultIP):
             raise DriverError(f"argument {arg.name} = {address:#x} is not aligned; allowed: "
                               f"a multiple of {self.pointer_alignment} bytes")
         return address
+
+    def _buffer_address(self, what: str, buf) -> int:
+        """The device address of a buffer the kernel may use (DriverError naming ``what``)."""
+        if not buf.flags["C_CONTIGUOUS"]:
+            raise DriverError(f"{what}: buffer of shape {buf.shape} with strides "
+                              f"{buf.strides} is not contiguous; allowed: a C-contiguous "
+                              "buffer or slice")
+        if getattr(buf, "freed", False):
+            raise DriverError(f"{what}: the buffer was freed")
+        dev = getattr(buf, "device", None)
+        if self.device is not None and dev is not None and dev is not self.device:
+            raise DriverError(f"{what}: buffer allocated on device {getattr(dev, 'tag', dev)!r},"
+                              f" the kernel is on {getattr(self.device, 'tag', self.device)!r}")
+        if getattr(buf, "device_address", 0) is None:
+            raise DriverError(f"{what}: array derived from a buffer (not a slice of it) has no "
+                              "device address")
+        return self.io.buffer_address(buf)
 
     def _read_ctrl(self) -> int:
         ctrl = self.io.read32(self._ctrl)

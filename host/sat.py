@@ -52,10 +52,12 @@ from sparseforge.configs import SatConfig
 from sparseforge.errors import ConfigError, SparseforgeError
 from sparseforge.sat_kernel import (
     ERRORS,
+    INFO_FIELDS,
     OPCODES,
     CommandList,
     Descriptor,
     command_ranges,
+    decode_info,
     info_words,
     register_map,
 )
@@ -65,10 +67,7 @@ from .kernel import DriverError, KernelDriver
 __all__ = ["KernelRunError", "SatDriver", "StepResult"]
 
 _ALIGN = 64
-_INFO_FIELDS = (("INFO0", ("rows", 0, 8), ("cols", 8, 8), ("n", 16, 8), ("m", 24, 8)),
-                ("INFO1", ("width", 0, 8), ("acc_bits", 8, 8), ("drain_rows", 16, 8),
-                 ("steps_bits", 24, 8)),
-                ("INFO2", ("axi_data_bits", 0, 16), ("max_burst", 16, 16)))
+
 
 
 class KernelRunError(SparseforgeError, RuntimeError):
@@ -301,24 +300,22 @@ class SatDriver(KernelDriver):
         if not descs:
             raise DriverError("descriptors is empty; allowed: at least one Descriptor")
         regions = []
-        pointer = self._args["cmd_list"]
         for i, buf in enumerate(buffers):
             if not self.io.is_buffer(buf):
                 raise DriverError(f"buffers[{i}] is a {type(buf).__name__}; allowed: device "
                                   "buffers from pynq.allocate")
-            try:  # the checks of a pointer argument: contiguous, not freed, this device
-                start = self._pointer(pointer, buf)
-            except DriverError as exc:
-                text = str(exc).replace("argument cmd_list", "buffer")
-                raise DriverError(f"buffers[{i}]: {text}") from None
+            start = self._buffer_address(f"buffers[{i}]: buffer", buf)
             regions.append((start, start + buf.nbytes))
+        packed = []
+        for i, d in enumerate(descs):
+            try:
+                packed.append(d.pack())  # every field within its word
+            except ConfigError as exc:
+                raise DriverError(f"descriptors[{i}]: {exc}") from None
         if check:
             for i, d in enumerate(descs):
                 self._check_descriptor(i, d, regions)
-        try:
-            raw = b"".join(d.pack() for d in descs)
-        except ConfigError as exc:
-            raise DriverError(f"descriptors: {exc}") from None
+        raw = b"".join(packed)
         self.check_hardware()
         view = self._scratch(len(raw))[:len(raw)]
         view[:] = np.frombuffer(raw, np.uint8)
@@ -335,14 +332,10 @@ class SatDriver(KernelDriver):
         """
         if self._hw_checked:
             return
-        expected = dict(zip(("INFO0", "INFO1", "INFO2"), info_words(self.config)))
-        wrong = []
-        for reg, *fields in _INFO_FIELDS:
-            got = self.read_reg(reg)
-            for name, lo, bits in fields:
-                hw, want = got >> lo & ((1 << bits) - 1), expected[reg] >> lo & ((1 << bits) - 1)
-                if hw != want:
-                    wrong.append(f"{name} = {hw} (map: {want})")
+        hw = decode_info([self.read_reg(reg) for reg, _ in INFO_FIELDS])
+        want = decode_info(info_words(self.config))
+        wrong = [f"{name} = {hw[name]} (map: {want[name]})" for name in want
+                 if hw[name] != want[name]]
         if wrong:
             raise DriverError(f"{self.regmap.kernel}: the hardware reports {', '.join(wrong)}; "
                               "regmap.json belongs to another build of the kernel")
@@ -386,10 +379,6 @@ class SatDriver(KernelDriver):
         if (d.n, d.m) != (cfg.n, cfg.m):
             raise DriverError(f"descriptors[{i}]: N:M = {d.n}:{d.m}; allowed: {cfg.n}:{cfg.m} "
                               "(the kernel's)")
-        for name in ("steps", "row_tiles", "col_tiles", "a_stride", "b_stride"):
-            v = getattr(d, name)
-            if not isinstance(v, int) or not 0 <= v < 1 << 32:
-                raise DriverError(f"descriptors[{i}].{name} = {v!r}; allowed: 0 to 2**32 - 1")
         word = cfg.axi_data_bits // 8
         for name in ("a_stride", "b_stride"):
             if getattr(d, name) % word:

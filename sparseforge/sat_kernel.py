@@ -94,6 +94,7 @@ from .sat_schedule import (
 __all__ = [
     "DESC_BYTES",
     "ERRORS",
+    "INFO_FIELDS",
     "OPCODES",
     "WGEN_OPS",
     "CommandList",
@@ -101,6 +102,8 @@ __all__ = [
     "Geometry",
     "WgenPlan",
     "command_ranges",
+    "decode_info",
+    "info_words",
     "pack_a_stream",
     "pack_b_stream",
     "pack_wgen_stream",
@@ -208,11 +211,23 @@ def register_map(cfg: SatConfig) -> RegisterMap:
                          "addr_bits": 64},))
 
 
+#: INFO0..INFO2: ``(register, ((config field, low bit, bits), ...))``.
+INFO_FIELDS = (("INFO0", (("rows", 0, 8), ("cols", 8, 8), ("n", 16, 8), ("m", 24, 8))),
+               ("INFO1", (("width", 0, 8), ("acc_bits", 8, 8), ("drain_rows", 16, 8),
+                          ("steps_bits", 24, 8))),
+               ("INFO2", (("axi_data_bits", 0, 16), ("max_burst", 16, 16))))
+
+
 def info_words(cfg: SatConfig) -> tuple[int, int, int]:
     """Values of INFO0..INFO2 (what the hardware reports about itself)."""
-    return (cfg.rows | cfg.cols << 8 | cfg.n << 16 | cfg.m << 24,
-            cfg.width | cfg.acc_bits << 8 | cfg.drain_rows << 16 | cfg.steps_bits << 24,
-            cfg.axi_data_bits | cfg.max_burst << 16)
+    return tuple(sum(getattr(cfg, name) << lo for name, lo, _ in fields)
+                 for _, fields in INFO_FIELDS)
+
+
+def decode_info(words) -> dict[str, int]:
+    """The config fields held in the INFO0..INFO2 values ``words``."""
+    return {name: w >> lo & ((1 << bits) - 1)
+            for w, (_, fields) in zip(words, INFO_FIELDS) for name, lo, bits in fields}
 
 
 @dataclass(frozen=True)

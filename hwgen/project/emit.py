@@ -26,7 +26,7 @@ from sparseforge.output_dir import atomic_output_dir
 from sparseforge.regmap import SCHEMA, RegisterMap
 
 __all__ = ["emit_project", "emit_project_dir", "memory_targets", "overlay_ip_name",
-           "project_kind", "render_template", "supported_boards", "tcl_word"]
+           "plain_line", "project_kind", "render_template", "supported_boards", "tcl_word"]
 
 #: Zynq UltraScale+ PS-PL AXI ports: board-file name -> (PSU__USE__ key, data-width key,
 #: clock pin of the ``zynq_ultra_ps_e`` cell).
@@ -172,7 +172,11 @@ def overlay_ip_name(rmap: RegisterMap, board: Board | str) -> str:
     Zynq: the block-design cell ``<kernel>_0``; Alveo: the compute unit ``<kernel>_1``
     (v++'s default name for the first CU).
     """
-    return f"{rmap.kernel}_0" if project_kind(board) == "zynq" else f"{rmap.kernel}_1"
+    return _ip_name(rmap, project_kind(board))
+
+
+def _ip_name(rmap: RegisterMap, kind: str) -> str:
+    return f"{rmap.kernel}_0" if kind == "zynq" else f"{rmap.kernel}_1"
 
 
 def memory_targets(rmap: RegisterMap, board: Board | str,
@@ -307,13 +311,13 @@ def _classify(board: Board, platform: str | None) -> tuple[str | None, str]:
 
 def _common_context(rmap: RegisterMap, board: Board, files: dict[str, str]) -> dict:
     fields = {r.name: r.fields for r in rmap.registers}
-    registers = [{"name": w["name"], "offset": w["offset"], "doc": _plain(w["doc"]),
+    registers = [{"name": w["name"], "offset": w["offset"], "doc": plain_line(w["doc"]),
                   "fields": sorted(fields.get(w["name"], {}).items(), key=lambda f: f[1])}
                  for w in rmap.words()]
     masters = [{"port": m["port"], "data_bits": m["data_bits"]} for m in rmap.masters]
     return {
         "rmap": rmap, "schema": SCHEMA, "kernel": rmap.kernel, "vlnv": rmap.vlnv,
-        "title": _plain(board.display_name),
+        "title": plain_line(board.display_name),
         "part": _check_safe(f"board {board.name} device.part", board.device.part),
         "rtl_files": [p for p in files if not p.endswith((".vh", ".svh"))],
         "rtl_headers": [p for p in files if p.endswith((".vh", ".svh"))],
@@ -356,7 +360,7 @@ def _zynq_context(rmap: RegisterMap, board: Board, clock_mhz: float | None,
         "board_glob": f"*:{board_part.split(':')[1]}:*" if board_part.count(":") == 3 else "",
         "ps_master": master, "ps_slave": slave,
         "unused_ps_masters": [v[0] for k, v in PS_MASTERS.items() if k != master.name],
-        "cell": f"{rmap.kernel}_0", "sdx_kernel": False,
+        "cell": _ip_name(rmap, "zynq"), "sdx_kernel": False,
     }
 
 
@@ -370,7 +374,7 @@ def _alveo_context(rmap: RegisterMap, board: Board, clock_mhz: float | None,
     return {
         "kind": "alveo", "platform": platform, "sdx_kernel": True,
         "clock_mhz": None if clock_mhz is None else _number(_check_clock(clock_mhz)),
-        "sp": _sp_targets(rmap, board, sp_memory), "cu": f"{rmap.kernel}_1",
+        "sp": _sp_targets(rmap, board, sp_memory), "cu": _ip_name(rmap, "alveo"),
     }
 
 
@@ -419,12 +423,12 @@ def _header_defines(rmap: RegisterMap) -> list[tuple[str, str, str]]:
             "bytes decoded by s_axi_control")]
     for r in sorted(rmap.registers, key=lambda r: r.offset):
         out.append((f"{k}_{r.name.upper()}_OFFSET", f"0x{r.offset:02X}u",
-                    f"{r.access}: {_plain(r.doc)}"))
+                    f"{r.access}: {plain_line(r.doc)}"))
         for name, bit in sorted(r.fields.items(), key=lambda f: f[1]):
             out.append((f"{k}_{r.name.upper()}_{name.upper()}_MASK", f"0x{1 << bit:X}u",
                         f"bit {bit}"))
     for a in rmap.args:
-        what = f"argument {a.id} ({a.kind}, {a.c_type}): {_plain(a.doc)}"
+        what = f"argument {a.id} ({a.kind}, {a.c_type}): {plain_line(a.doc)}"
         if a.bits == 64:
             out.append((f"{k}_{a.name.upper()}_LO_OFFSET", f"0x{a.offset:02X}u",
                         f"{what}, bits 31:0"))
@@ -435,8 +439,8 @@ def _header_defines(rmap: RegisterMap) -> list[tuple[str, str, str]]:
     return out
 
 
-def _plain(text: str) -> str:
-    """One line of documentation safe inside Tcl braces and C comments."""
+def plain_line(text: str) -> str:
+    """One line of documentation safe inside Tcl braces, C comments and notebook cells."""
     text = re.sub(r"[\x00-\x1f\x7f]+", " ", str(text)).strip()
     text = text.replace("{", "(").replace("}", ")").replace("\\", "/")
     return text.replace("*/", "* /").replace("/*", "/ *")

@@ -7,7 +7,6 @@ writes anything; ``generate`` writes its output folder atomically.
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from pathlib import Path
 
@@ -54,6 +53,7 @@ def project_files(cfg: SatConfig, board) -> dict[str, str]:
         memory_targets,
         notebook_json,
         overlay_ip_name,
+        plain_line,
         project_kind,
         render_template,
     )
@@ -65,9 +65,8 @@ def project_files(cfg: SatConfig, board) -> dict[str, str]:
     rmap = register_map(cfg)
     alveo = kind == "alveo"
     memory = ", ".join(mem for _, mem in memory_targets(rmap, board)) if alveo else ""
-    title = re.sub(r"[\x00-\x1f\x7f`]+", " ", board.display_name).strip()  # one plain line
     script = render_template(
-        "notebook/sat_gemm.py.j2", kernel=rmap.kernel, title=title,
+        "notebook/sat_gemm.py.j2", kernel=rmap.kernel, title=plain_line(board.display_name),
         ip=overlay_ip_name(rmap, board), alveo=alveo, memory=memory,
         bitstream=f"{rmap.kernel}.{'xclbin' if alveo else 'bit'}",
         clock_mhz=f"{board.clocks.default_mhz:g}", n=cfg.n, m=cfg.m)
