@@ -15,8 +15,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from sparseforge.configs import SatConfig
-from sparseforge.sim.sat_verify import run_regression
+from sparseforge.families.sat.config import SatConfig
+from sparseforge.sim.sat.verify import run_regression
 
 
 def main(argv=None) -> int:

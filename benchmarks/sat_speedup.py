@@ -8,7 +8,7 @@ Usage::
 Prints (and writes with --out) a Markdown table: per workload the dense and BDWP
 step time, the speedup, the per-phase speedups and the memory-bound layer count,
 and the mean speedup over the workloads.  The array defaults to the largest
-power-of-two array that fits the board's DSPs (sparseforge.sim.sat_workload).
+power-of-two array that fits the board's DSPs (sparseforge.sim.sat.workload).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import argparse
 import time
 
 from sparseforge.board_registry import get_board
-from sparseforge.configs import SatConfig
-from sparseforge.sim.sat_workload import MemoryModel, compare_step, default_config
+from sparseforge.families.sat.config import SatConfig
+from sparseforge.sim.sat.workload import MemoryModel, compare_step, default_config
 from sparseforge.workloads import get_workload
 
 WORKLOADS = ("resnet18", "resnet50", "vgg16", "vit_b16", "bert_base")

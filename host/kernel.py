@@ -31,7 +31,7 @@ so boards differ only there:
   over XRT's ``pyxrt`` (registers, ``bo.address()``, ``bo.sync``) used with
   :meth:`KernelDriver.attach` (or :func:`~sparseforge.host.xrt_io.open_kernel`)
   takes its place; ``docs/host.md`` says which ``pyxrt`` builds give register access.
-* **The simulated board** (:mod:`sparseforge.sim.board`): a ``pynq.Device``
+* **The simulated board** (:mod:`sparseforge.sim.lib.board`): a ``pynq.Device``
   with the ``REGISTER_RW`` capability whose ``kernel_io`` hook supplies an IO
   running on simulated time.
 

@@ -48,9 +48,9 @@ from dataclasses import dataclass
 import numpy as np
 import pynq
 
-from sparseforge.configs import SatConfig
+from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError, SparseforgeError
-from sparseforge.sat_kernel import (
+from sparseforge.families.sat.contract import (
     ERRORS,
     INFO_FIELDS,
     OPCODES,

@@ -25,8 +25,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
-from .errors import SparseforgeError
+from sparseforge import __version__
+from sparseforge.errors import SparseforgeError
 
 __all__ = ["build_parser", "main"]
 
@@ -114,7 +114,7 @@ def _add_json(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from .toolchain import check_all
+    from sparseforge.toolchain import check_all
 
     statuses = check_all()
     missing = [s.name for s in statuses if s.required and not s.found]
@@ -136,7 +136,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
-    from .board_registry import all_boards
+    from sparseforge.board_registry import all_boards
 
     boards = all_boards()
     if args.json:
@@ -155,7 +155,7 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 
 def _cmd_boards_show(args: argparse.Namespace) -> int:
-    from .board_registry import get_board
+    from sparseforge.board_registry import get_board
 
     board = get_board(args.name)
     data = board.to_dict()
@@ -173,7 +173,7 @@ def _cmd_boards_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_workloads(args: argparse.Namespace) -> int:
-    from .workloads import get_workload, workload_names
+    from sparseforge.workloads import get_workload, workload_names
 
     loads = [_workload(get_workload, n, args.batch) for n in workload_names()]
     if args.json:
@@ -191,7 +191,7 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
 
 
 def _cmd_workloads_show(args: argparse.Namespace) -> int:
-    from .workloads import get_workload
+    from sparseforge.workloads import get_workload
 
     w = _workload(get_workload, args.name, args.batch)
     if args.json:
@@ -212,8 +212,8 @@ def _workload(get_workload, name: str, batch: int | None):
 
 
 def _cmd_design_verb(args: argparse.Namespace) -> int:
-    from .board_registry import get_board
-    from .designs import get_design
+    from sparseforge.board_registry import get_board
+    from sparseforge.families import get_design
 
     family = get_design(args.design)
     handler = getattr(family, args.verb)

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .designs import DesignFamily
-from .errors import ConfigError
-from .output_dir import atomic_output_dir
+from sparseforge.families import DesignFamily
+from sparseforge.errors import ConfigError
+from sparseforge.output_dir import atomic_output_dir
 
 __all__ = ["FlowStep", "command_line", "default_out", "run_flow"]
 
@@ -122,7 +122,7 @@ def run_flow(family: DesignFamily, cfg, board, args: argparse.Namespace,
         A step names a verb the family does not implement (:class:`ConfigError`),
         or matplotlib is missing; raised before anything is written.
     """
-    from . import report
+    from sparseforge import report
 
     if write_report is None:
         report.require_matplotlib()

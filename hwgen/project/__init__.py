@@ -1,7 +1,7 @@
 """Vivado / Vitis project emission from a kernel's register map (Jinja2 templates).
 
->>> from sparseforge.configs import SatConfig
->>> from sparseforge.sat_kernel import register_map
+>>> from sparseforge.families.sat.config import SatConfig
+>>> from sparseforge.families.sat.contract import register_map
 >>> rmap = register_map(SatConfig())
 >>> files = emit_project(rmap, "zcu104", {"sat_kernel.v": stub_verilog(rmap)})
 >>> sorted(files)[:3]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from sparseforge.configs import SatConfig
+from sparseforge.families.sat.config import SatConfig
 
 from .engine import SatEngine
 from .weight_gen import SparseWeightGenerator

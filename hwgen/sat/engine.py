@@ -20,7 +20,7 @@ from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sparseforge.configs import SatConfig
+from sparseforge.families.sat.config import SatConfig
 
 from .pe import BeatControl, SparsePE, a_layout, b_layout
 

@@ -17,7 +17,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from sparseforge.configs import SatConfig
+from sparseforge.families.sat.config import SatConfig
 
 __all__ = ["BeatControl", "SparsePE", "a_layout", "b_layout"]
 

@@ -1,0 +1,701 @@
+"""A simulated PYNQ board: unmodified host drivers run against the kernel's RTL.
+
+Inside a cocotb simulation, :class:`SimBoard` clocks and resets the kernel
+(Vitis ports ``ap_clk`` / ``ap_rst_n`` / ``interrupt``), puts a cocotbext-axi
+``AxiLiteMaster`` on ``s_axi_control`` and an ``AxiSlave`` over
+:class:`DeviceMemory` (the board's DDR) on every ``m_axi_*`` master, and
+exposes a :class:`SimDevice` — a ``pynq.Device`` with the ``REGISTER_RW``
+capability.  A driver built on it (:meth:`SimBoard.driver`, bound by VLNV as
+an Overlay would) reads and writes registers through ``pynq.MMIO`` and gets
+real ``PynqBuffer`` s from ``pynq.allocate(..., target=board.device)``.
+
+Blocking driver code runs in a *scenario* thread started with
+``cocotb.task.bridge``; every register access calls back into the simulator
+with ``cocotb.task.resume`` and blocks while simulated time advances (the
+simulator waits while the thread computes, so both never run at once).
+
+Memory is non-coherent, as on a Zynq HP port: a buffer's host array and its
+device bytes are separate; ``flush()`` copies host → device, ``invalidate()``
+device → host.  New allocations are filled with :data:`POISON` on the device
+side so a forgotten flush shows.  A kernel access outside every live
+allocation gets an AXI ``SLVERR`` (reads return zeros) and is recorded in
+:attr:`DeviceMemory.faults`; :func:`run_on_sim_board` fails the run if any are
+left unread.
+
+From pytest, :func:`run_on_sim_board` builds the Verilog with
+:func:`sparseforge.sim.cocotb_runner.run_cocotb` and runs one blocking
+``scenario(board) -> dict`` inside the simulation; see ``docs/sim_board.md``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cocotb
+import numpy as np
+import pynq
+from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
+from cocotb.task import bridge, resume
+from cocotb.triggers import First, RisingEdge, Timer
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiResp, AxiSlave
+from cocotbext.axi.sparse_memory import SparseMemory
+from pynq.buffer import PynqBuffer
+from pynq.overlay import _assign_drivers
+
+from sparseforge.host.kernel import PynqIO
+from sparseforge.regmap import RegisterMap
+
+__all__ = [
+    "POISON",
+    "DeviceMemory",
+    "MemoryFault",
+    "Region",
+    "ScenarioError",
+    "SimBoard",
+    "SimBoardError",
+    "SimBuffer",
+    "SimDevice",
+    "SimIO",
+    "run_on_sim_board",
+]
+
+#: Byte pattern of fresh device memory (what a kernel reads when the host forgot to flush).
+POISON = bytes.fromhex("deadbeef")
+_SPEC_ENV = "SPARSEFORGE_SIM_BOARD_SPEC"
+_PAGE = 4096
+_EXTENT = 64  # allocations cover whole 512-bit AXI words
+
+
+class SimBoardError(RuntimeError):
+    """Misuse of the simulated board, a bus error, or the cycle budget exhausted."""
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass
+class Region:
+    """One allocation of device memory.
+
+    Attributes
+    ----------
+    address : int
+        Device (physical) address, page aligned.
+    nbytes : int
+        Bytes asked for.
+    extent : int
+        Bytes the kernel may touch: ``nbytes`` rounded up to 64.
+    freed : bool
+    """
+
+    address: int
+    nbytes: int
+    extent: int
+    freed: bool = False
+
+    @property
+    def end(self) -> int:
+        return self.address + self.extent
+
+
+@dataclass(frozen=True)
+class MemoryFault:
+    """A kernel access outside every live allocation (answered with ``SLVERR``)."""
+
+    op: str
+    address: int
+    length: int
+    cycle: int
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"{self.op} of {self.length} bytes at {self.address:#x} (cycle {self.cycle}): "
+                f"{self.reason}")
+
+
+class DeviceMemory:
+    """The board's DDR: sparse bytes from ``base``, an allocator and an access check.
+
+    Parameters
+    ----------
+    base : int
+        Lowest device address (non-zero by default so that address bugs show).
+    size : int
+        Bytes of memory.
+    clock : callable, optional
+        Returns the current cycle, for fault records.
+    """
+
+    def __init__(self, base: int = 0x1000_0000, size: int = 64 << 20,
+                 clock: Callable[[], int] = lambda: 0):
+        if base % _PAGE or size <= 0:
+            raise ValueError(f"memory base = {base:#x}, size = {size}: base must be "
+                             f"{_PAGE}-byte aligned and size positive")
+        self.base, self.size = base, size
+        self.regions: list[Region] = []  # live, sorted by address
+        self.faults: list[MemoryFault] = []
+        self._bytes = SparseMemory(base + size)
+        self._clock = clock
+
+    # -- allocation
+    def allocate(self, nbytes: int) -> Region:
+        """A page-aligned region (first fit), device bytes filled with :data:`POISON`."""
+        extent = -(-max(nbytes, 1) // _EXTENT) * _EXTENT
+        address = self.base
+        for r in self.regions:
+            if address + extent <= r.address:
+                break
+            address = -(-r.end // _PAGE) * _PAGE
+        if address + extent > self.base + self.size:
+            raise MemoryError(f"device memory exhausted: {nbytes} bytes asked, "
+                              f"{self.size} bytes at {self.base:#x} with "
+                              f"{len(self.regions)} live buffers")
+        region = Region(address, nbytes, extent)
+        self.regions.append(region)
+        self.regions.sort(key=lambda r: r.address)
+        self._bytes.write(address, (POISON * -(-extent // len(POISON)))[:extent])
+        return region
+
+    def free(self, region: Region) -> None:
+        """Release ``region``; later kernel accesses to it are faults."""
+        if not region.freed:
+            region.freed = True
+            self.regions.remove(region)
+
+    def region_of(self, address: int, length: int) -> Region | None:
+        """The live region holding ``[address, address + length)``, or None."""
+        for r in self.regions:
+            if r.address <= address and address + length <= r.end:
+                return r
+        return None
+
+    # -- host side (backdoor) access
+    def read(self, address: int, length: int) -> bytes:
+        """Device bytes, read by the host (inside a live buffer only)."""
+        self._check_host(address, length)
+        return self._bytes.read(address, length)
+
+    def write(self, address: int, data: bytes) -> None:
+        """Write device bytes from the host (inside a live buffer only)."""
+        self._check_host(address, len(data))
+        self._bytes.write(address, bytes(data))
+
+    def _check_host(self, address: int, length: int) -> None:
+        if self.region_of(address, length) is None:
+            raise SimBoardError(f"host access of {length} bytes at {address:#x} is outside "
+                                "every live buffer")
+
+    # -- kernel side (AXI slave target)
+    def kernel_access(self, op: str, address: int, length: int) -> None:
+        """Record and raise for a kernel access outside every live allocation."""
+        if self.region_of(address, length) is not None:
+            return
+        inside = self.base <= address and address + length <= self.base + self.size
+        reason = "outside every live buffer" if inside else (
+            f"outside device memory [{self.base:#x}, {self.base + self.size:#x})")
+        fault = MemoryFault(op, address, length, self._clock(), reason)
+        self.faults.append(fault)
+        raise SimBoardError(str(fault))
+
+    def take_faults(self) -> list[MemoryFault]:
+        """The faults recorded so far (and forget them)."""
+        faults, self.faults = self.faults, []
+        return faults
+
+
+class _KernelPort:
+    """``AxiSlave`` target: the kernel's view of :class:`DeviceMemory`."""
+
+    def __init__(self, memory: DeviceMemory):
+        self.memory = memory
+
+    async def read(self, address: int, length: int) -> bytes:
+        self.memory.kernel_access("read", address, length)
+        return self.memory._bytes.read(address, length)
+
+    async def write(self, address: int, data: bytes) -> None:
+        self.memory.kernel_access("write", address, len(data))
+        self.memory._bytes.write(address, bytes(data))
+
+
+# --------------------------------------------------------------------------- pynq side
+
+
+class SimBuffer(PynqBuffer):
+    """A ``PynqBuffer`` whose device side lives in :class:`DeviceMemory`.
+
+    ``flush()`` / ``invalidate()`` copy between the host array and device memory;
+    ``freebuffer()`` (also on ``with`` exit) frees the region.
+    """
+
+    def freebuffer(self):
+        region = getattr(self, "_sim_region", None)  # views carry none
+        if region is not None:
+            self._sim_region = None
+            self.freed = True
+            self.device.free(region)
+
+
+class SimIO(PynqIO):
+    """:class:`~sparseforge.host.kernel.PynqIO` on simulated time and the ``interrupt`` port."""
+
+    def __init__(self, mmio, board: SimBoard):
+        super().__init__(mmio, interrupt=board if board.has_interrupt else None)
+        self.board = board
+
+    def now(self) -> float:
+        return self.board.sim_seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.board.sleep(seconds)
+
+    def interrupt_problem(self) -> str | None:
+        return None if self.board.has_interrupt else "the kernel has no interrupt port"
+
+    def wait_interrupt(self, timeout: float) -> bool:
+        return self.board.wait_interrupt(timeout)
+
+
+class SimDevice(pynq.Device):
+    """``pynq.Device`` of the simulated board (capability ``REGISTER_RW``).
+
+    Register reads / writes become AXI4-Lite transactions on ``s_axi_control``
+    (control slave at ``board.ctrl_base``); :meth:`allocate` returns
+    :class:`SimBuffer` s in the board's :class:`DeviceMemory`.
+    """
+
+    def __init__(self, board: SimBoard, tag: str = "sim0"):
+        super().__init__(tag)
+        self.capabilities = {"REGISTER_RW": True}
+        self.board = board
+        self.name = "sparseforge simulated board"
+        #: Register reads + writes so far (tests check that bad input made none).
+        self.register_accesses = 0
+
+    # -- REGISTER_RW
+    def read_registers(self, address: int, length: int) -> bytes:
+        self.register_accesses += 1
+        return self.board._call(self.board._axil_read, address, length)
+
+    def write_registers(self, address: int, data: bytes) -> None:
+        self.register_accesses += 1
+        self.board._call(self.board._axil_write, address, bytes(data))
+
+    # -- buffers
+    def allocate(self, shape, dtype="u4", cacheable: bool = True, **kwargs) -> SimBuffer:
+        """A buffer of ``shape`` / ``dtype`` (``cacheable`` is accepted and ignored)."""
+        if kwargs:
+            raise TypeError(f"allocate() got unexpected arguments {sorted(kwargs)}")
+        dtype = np.dtype(dtype)
+        count = int(np.prod(shape, dtype=np.int64))
+        region = self.board.memory.allocate(count * dtype.itemsize)
+        host = np.zeros(count * dtype.itemsize, np.uint8)
+        buf = SimBuffer(shape, dtype, buffer=host, device=self, device_address=region.address,
+                        bo=region, coherent=False)
+        buf._sim_region = region
+        return buf
+
+    def free(self, region: Region) -> None:
+        """Free a buffer's region (what ``SimBuffer.freebuffer`` calls)."""
+        self.board.memory.free(region)
+
+    def flush(self, bo: Region, offset: int, ptr: int, size: int) -> None:
+        """Host → device copy of ``size`` bytes at ``offset`` of buffer ``bo``."""
+        self._check_sync("flush", bo, offset, size)
+        self.board.memory.write(bo.address + offset, ctypes.string_at(ptr, size))
+
+    def invalidate(self, bo: Region, offset: int, ptr: int, size: int) -> None:
+        """Device → host copy of ``size`` bytes at ``offset`` of buffer ``bo``."""
+        self._check_sync("invalidate", bo, offset, size)
+        data = self.board.memory.read(bo.address + offset, size)
+        ctypes.memmove(ptr, data, size)
+
+    @staticmethod
+    def _check_sync(op: str, bo: Region, offset: int, size: int) -> None:
+        if bo.freed:
+            raise SimBoardError(f"{op} of a freed buffer (device address {bo.address:#x})")
+        if offset < 0 or offset + size > bo.nbytes:
+            raise SimBoardError(f"{op} of {size} bytes at offset {offset} overruns the "
+                                f"{bo.nbytes}-byte buffer at {bo.address:#x}")
+
+    # -- hook read by KernelDriver
+    def kernel_io(self, driver) -> SimIO:
+        """The IO :class:`~sparseforge.host.kernel.KernelDriver` uses on this device."""
+        return SimIO(driver.mmio, self.board)
+
+
+# --------------------------------------------------------------------------- the board
+
+
+class SimBoard:
+    """The kernel's testbench as a PYNQ board; build it with :meth:`create`.
+
+    Attributes
+    ----------
+    dut : cocotb handle
+    regmap : RegisterMap
+    device : SimDevice
+    memory : DeviceMemory
+    axil : cocotbext.axi.AxiLiteMaster
+    params : dict
+        Free-form parameters of the scenario (``run_on_sim_board(params=...)``).
+    ctrl_base : int
+        Physical address of the control slave.
+    """
+
+    def __init__(self, dut, regmap: RegisterMap, *, ram_base: int = 0x1000_0000,
+                 ram_bytes: int = 64 << 20, ctrl_base: int = 0xA000_0000,
+                 clock_mhz: float = 100.0, max_cycles: int | None = None,
+                 params: dict | None = None):
+        self.dut, self.regmap = dut, regmap
+        self.ctrl_base = ctrl_base
+        self.params = dict(params or {})
+        self.max_cycles = max_cycles
+        self.period_ps = 2 * max(1, round(1e6 / clock_mhz / 2))
+        self._t0_ps = 0.0
+        self._sim_thread = threading.get_ident()
+        self.memory = DeviceMemory(ram_base, ram_bytes, clock=lambda: self.cycles)
+        self.device = SimDevice(self)
+
+    @classmethod
+    async def create(cls, dut, regmap: RegisterMap, **options) -> SimBoard:
+        """Start ``ap_clk``, attach the bus models, hold ``ap_rst_n`` low for 8 cycles.
+
+        ``options`` are the constructor's keyword arguments.
+        """
+        board = cls(dut, regmap, **options)
+        Clock(dut.ap_clk, board.period_ps, unit="ps").start()
+        dut.ap_rst_n.value = 0
+        board.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk,
+                                   dut.ap_rst_n, reset_active_level=False)
+        board.slaves = [AxiSlave(AxiBus.from_prefix(dut, m["port"]), dut.ap_clk, dut.ap_rst_n,
+                                 target=_KernelPort(board.memory), reset_active_level=False)
+                        for m in regmap.masters]
+        for model in (board.axil, *board.slaves):
+            for side in (model.write_if, model.read_if):
+                side.log.setLevel(logging.WARNING)  # one INFO line per transaction otherwise
+        for _ in range(8):
+            await RisingEdge(dut.ap_clk)
+        dut.ap_rst_n.value = 1
+        await RisingEdge(dut.ap_clk)
+        board._t0_ps = get_sim_time("ps")
+        return board
+
+    # -- time
+    @property
+    def cycles(self) -> int:
+        """``ap_clk`` cycles since the end of the reset."""
+        return int((get_sim_time("ps") - self._t0_ps) // self.period_ps)
+
+    @property
+    def sim_seconds(self) -> float:
+        """Simulated seconds since the end of the reset."""
+        return (get_sim_time("ps") - self._t0_ps) * 1e-12
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` of simulated time pass (blocking; scenario thread)."""
+        ps = round(seconds * 1e12)
+        if ps > 0:
+            self._call(Timer, ps, unit="ps")
+
+    def wait_cycles(self, n: int) -> None:
+        """Let ``n`` clock cycles pass (blocking; scenario thread)."""
+        if n > 0:
+            self._call(Timer, n * self.period_ps, unit="ps")
+
+    # -- interrupt
+    @property
+    def has_interrupt(self) -> bool:
+        return hasattr(self.dut, "interrupt")
+
+    @property
+    def interrupt_level(self) -> int:
+        return int(self.dut.interrupt.value)
+
+    def wait_interrupt(self, timeout: float) -> bool:
+        """Block until ``interrupt`` is high; False after ``timeout`` simulated seconds."""
+        return self._call(self._wait_irq, timeout)
+
+    async def _wait_irq(self, timeout: float) -> bool:
+        if not self.interrupt_level:
+            await First(RisingEdge(self.dut.interrupt),
+                        Timer(max(1, round(timeout * 1e12)), unit="ps"))
+        return bool(self.interrupt_level)
+
+    # -- drivers
+    def ip_description(self, pass_regmap: bool = True) -> dict:
+        """The kernel's entry of an Overlay's ``ip_dict`` (as pynq parses a ``.hwh``).
+
+        With ``pass_regmap`` the register map rides along as ``"regmap"`` (a real
+        Overlay has none; drivers then need ``REGMAP`` or ``regmap.json``).
+        """
+        rmap = self.regmap
+        registers = {}
+        for w in rmap.words():
+            fields = rmap.register(w["name"]).fields if w["name"] in {
+                r.name for r in rmap.registers} else {}
+            access = {"ro": "read-only", "cor": "read-only", "wo": "write-only"}.get(
+                w["access"], "read-write")
+            registers[w["name"]] = {
+                "address_offset": w["offset"], "size": 32, "access": access,
+                "description": w["doc"],
+                "fields": {f: {"bit_offset": bit, "bit_width": 1, "access": access,
+                               "description": f} for f, bit in fields.items()}}
+        desc = {"type": rmap.vlnv, "fullpath": f"{rmap.kernel}_1", "phys_addr": self.ctrl_base,
+                "addr_range": rmap.address_range, "mem_id": "s_axi_control", "state": None,
+                "bdtype": None, "gpio": {}, "interrupts": {}, "registers": registers,
+                "parameters": {"C_S_AXI_CONTROL_ADDR_WIDTH": str(rmap.control_addr_bits)},
+                "device": self.device}
+        if pass_regmap:
+            desc["regmap"] = rmap.to_dict()
+        return desc
+
+    def driver(self, cls: type | None = None, *, pass_regmap: bool = True,
+               ignore_version: bool = False):
+        """A driver instance for the kernel, built as ``pynq.Overlay`` builds one.
+
+        Without ``cls`` the class is bound by the kernel's VLNV through pynq's
+        driver registry (every ``DefaultIP`` subclass with the VLNV in ``bindto``;
+        ``pynq.DefaultIP`` when none).
+        """
+        desc = self.ip_description(pass_regmap)
+        if cls is None:
+            _assign_drivers({"ip": {desc["fullpath"]: desc}, "hierarchies": {}},
+                            ignore_version, self.device)
+            cls = desc["driver"]
+        else:
+            desc["driver"] = cls
+        return cls(desc)
+
+    def allocate(self, shape, dtype="u4") -> SimBuffer:
+        """``pynq.allocate(shape, dtype, target=self.device)``."""
+        return pynq.allocate(shape, dtype, target=self.device)
+
+    # -- running blocking code
+    async def run(self, func: Callable, *args, **kwargs):
+        """Run blocking ``func(self, *args, **kwargs)`` in a bridge thread; its result.
+
+        ``pynq.Device.active_device`` is this board's device meanwhile, so
+        ``pynq.allocate(shape)`` without ``target`` lands here too.
+        """
+        had = "_active_device" in pynq.Device.__dict__
+        previous = pynq.Device.__dict__.get("_active_device")
+        pynq.Device.active_device = self.device
+        try:
+            return await bridge(func)(self, *args, **kwargs)
+        finally:
+            if had:
+                pynq.Device.active_device = previous
+            else:
+                del pynq.Device._active_device
+
+    def _call(self, coro_fn, *args, **kwargs):
+        """Run a coroutine function (or trigger) from the scenario thread and block."""
+        if threading.get_ident() == self._sim_thread:
+            raise SimBoardError("blocking board access from the simulator's own thread; run "
+                                "blocking code with `await board.run(func)` (or use "
+                                "board.axil / board.memory directly in async code)")
+        if self.max_cycles is not None and self.cycles > self.max_cycles:
+            raise SimBoardError(f"the simulation ran {self.cycles} cycles, more than "
+                                f"max_cycles = {self.max_cycles}")
+
+        async def call():
+            return await coro_fn(*args, **kwargs)
+
+        return resume(call)()
+
+    async def _axil_read(self, address: int, length: int) -> bytes:
+        offset = self._ctrl_offset(address, length)
+        resp = await self.axil.read(offset, length)
+        if resp.resp != AxiResp.OKAY:
+            raise SimBoardError(f"s_axi_control read at {offset:#x} answered {resp.resp.name}")
+        return bytes(resp.data)
+
+    async def _axil_write(self, address: int, data: bytes) -> None:
+        offset = self._ctrl_offset(address, len(data))
+        resp = await self.axil.write(offset, data)
+        if resp.resp != AxiResp.OKAY:
+            raise SimBoardError(f"s_axi_control write at {offset:#x} answered "
+                                f"{resp.resp.name}")
+
+    def _ctrl_offset(self, address: int, length: int) -> int:
+        offset = address - self.ctrl_base
+        if offset < 0 or offset + length > self.regmap.address_range:
+            raise SimBoardError(f"register access at {address:#x} ({length} bytes) is outside "
+                                f"{self.regmap.kernel}'s control slave [{self.ctrl_base:#x}, "
+                                f"{self.ctrl_base + self.regmap.address_range:#x})")
+        return offset
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+class ScenarioError(RuntimeError):
+    """A scenario failed inside the simulation.
+
+    Attributes
+    ----------
+    exc_type : str
+        Qualified name of the exception raised in the simulation.
+    remote_traceback : str
+        Its traceback there.
+    """
+
+    def __init__(self, exc_type: str, message: str, remote_traceback: str):
+        super().__init__(f"{exc_type}: {message}\n\n--- traceback inside the simulation ---\n"
+                         f"{remote_traceback}")
+        self.exc_type, self.remote_traceback = exc_type, remote_traceback
+
+
+def _import_scenario(ref: str) -> Callable:
+    """The function ``package.module:function`` (ValueError for a malformed reference)."""
+    module, _, name = ref.partition(":")
+    if not module or not name or not all(p.isidentifier() for p in (*module.split("."), name)):
+        raise ValueError(f"scenario = {ref!r}; allowed: 'package.module:function'")
+    func = getattr(importlib.import_module(module), name, None)
+    if not callable(func):
+        raise ValueError(f"scenario = {ref!r}: module {module} has no function {name!r}")
+    return func
+
+
+def _import_root(ref: str) -> str:
+    """The ``sys.path`` folder the scenario's module was imported from."""
+    module = ref.partition(":")[0]
+    depth = module.count(".")
+    return str(Path(sys.modules[module].__file__).resolve().parents[depth])
+
+
+def _sim_env(scenario: str, spec_path: Path) -> dict:
+    """The bench's environment: the spec, and pytest's assertion rewriting (which cocotb
+    applies to every module by default, tripling pynq's import time) for the scenario's
+    module only."""
+    module = sys.modules[scenario.partition(":")[0]]
+    return {_SPEC_ENV: str(spec_path),
+            "COCOTB_REWRITE_ASSERTION_FILES": os.environ.get(
+                "COCOTB_REWRITE_ASSERTION_FILES", Path(module.__file__).name)}
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, bytes):
+        return obj.hex()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+@cocotb.test()
+async def sim_board_scenario(dut):
+    """Run the scenario named by the spec file in ``$SPARSEFORGE_SIM_BOARD_SPEC``."""
+    spec = json.loads(Path(os.environ[_SPEC_ENV]).read_text())
+    out = Path(spec["result"])
+    if spec["path"] not in sys.path:
+        sys.path.insert(0, spec["path"])
+    try:
+        board = await SimBoard.create(dut, RegisterMap.from_dict(spec["regmap"]),
+                                      params=spec["params"], **spec["board"])
+        result = await board.run(_import_scenario(spec["scenario"]))
+        faults = board.memory.take_faults()
+        if faults and not spec["allow_faults"]:
+            raise SimBoardError(f"{len(faults)} kernel memory fault(s): "
+                                + "; ".join(map(str, faults[:8])))
+        outcome = {"ok": True, "result": result, "cycles": board.cycles,
+                   "faults": [asdict(f) for f in faults]}
+        text = json.dumps(outcome, default=_json_default)
+    except Exception as exc:
+        outcome = {"ok": False, "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                   "message": str(exc), "traceback": "".join(traceback.format_exception(exc))}
+        text = json.dumps(outcome)
+    out.write_text(text)
+    if not outcome["ok"]:  # reported through the result file; the cocotb test passes
+        dut._log.error("scenario failed:\n%s", outcome["traceback"])
+
+
+def run_on_sim_board(sources: Sequence[Path | str], top: str, scenario: str,
+                     build_dir: Path | str, *, regmap: RegisterMap | dict | str | Path,
+                     params: dict | None = None, allow_faults: bool = False,
+                     ram_base: int = 0x1000_0000, ram_bytes: int = 64 << 20,
+                     ctrl_base: int = 0xA000_0000, clock_mhz: float = 100.0,
+                     max_cycles: int | None = None, simulator: str = "verilator",
+                     build_args: Sequence[str] = (), waves: bool = False) -> dict:
+    """Build ``sources`` and run blocking ``scenario(board) -> dict`` on the simulated board.
+
+    Parameters
+    ----------
+    sources, top : Verilog files and the kernel's top module.
+    scenario : str
+        ``"package.module:function"``, importable in the simulation (it gets this
+        process's ``sys.path``).
+    build_dir : path
+        Build folder; re-used (and the build cached) between calls.  Each call runs
+        in a fresh sub-folder ``run_*`` of it.
+    regmap : RegisterMap, dict or path of ``regmap.json``
+    params : dict, optional
+        JSON-serialisable values the scenario reads as ``board.params``.
+    allow_faults : bool
+        Do not fail the run for kernel memory faults left in ``board.memory.faults``.
+    ram_base, ram_bytes, ctrl_base, clock_mhz, max_cycles :
+        :class:`SimBoard` options; ``max_cycles`` bounds the simulation (a hung
+        driver loop fails instead of running on).
+    simulator, build_args, waves :
+        As for :func:`~sparseforge.sim.cocotb_runner.run_cocotb`.
+
+    Returns
+    -------
+    dict
+        The scenario's result, through JSON.
+
+    Raises
+    ------
+    ScenarioError
+        The scenario raised (or left memory faults); the message holds the
+        exception and its traceback inside the simulation.
+    RuntimeError
+        The simulation ended without a result (it crashed or failed to build).
+    """
+    from sparseforge.sim.lib.cocotb_runner import run_cocotb
+
+    if not isinstance(regmap, RegisterMap):
+        regmap = RegisterMap.from_dict(regmap) if isinstance(regmap, dict) \
+            else RegisterMap.from_json(regmap)
+    _import_scenario(scenario)  # fails here, with a clear message, for a bad reference
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=build_dir))
+    spec = {"scenario": scenario, "path": _import_root(scenario), "regmap": regmap.to_dict(),
+            "params": dict(params or {}), "allow_faults": allow_faults,
+            "result": str(run_dir / "result.json"),
+            "board": {"ram_base": ram_base, "ram_bytes": ram_bytes, "ctrl_base": ctrl_base,
+                      "clock_mhz": clock_mhz, "max_cycles": max_cycles}}
+    spec_path = run_dir / "spec.json"
+    spec_path.write_text(json.dumps(spec, default=_json_default))
+    try:
+        run_cocotb(sources=sources, toplevel=top, test_module=__name__,
+                   build_dir=build_dir / f"sim_{simulator}", test_dir=run_dir,
+                   simulator=simulator, extra_env=_sim_env(scenario, spec_path),
+                   build_args=build_args, waves=waves)
+    except SystemExit as exc:  # cocotb's runner exits when the simulator fails under pytest
+        crash = f"the simulator exited with {exc.code}"
+    else:
+        crash = "the simulation ended"
+    result_path = Path(spec["result"])
+    if not result_path.exists():
+        raise RuntimeError(f"{crash} without writing a result; see the log above and "
+                           f"{run_dir}")
+    outcome = json.loads(result_path.read_text())
+    if not outcome["ok"]:
+        raise ScenarioError(outcome["type"], outcome["message"], outcome["traceback"])
+    return outcome["result"]

@@ -1,0 +1,179 @@
+"""Cycle model of the SAT kernel: engine + AXI memory side, per command and per list.
+
+The engine model (:mod:`sparseforge.sim.sat.engine_perf`) assumes data always valid and
+results always taken.  The kernel adds the memory side
+(``docs/designs/sat_kernel.md``):
+
+* **reads** — every tile streams ``S`` A records and ``S`` B records
+  (``a_words + b_words`` AXI words per step) through one read port;
+* **writes** — ``R / drain_rows`` result beats of ``r_words`` words per tile,
+  in bursts of at most ``max_burst`` words that do not cross 4 KiB; the writer
+  starts a burst once all its words are buffered, so the last burst is paid
+  after the last result;
+* **fixed costs** — start, descriptor fetch and decode, read latency, the
+  last write response: :func:`fixed_cycles`, measured on the cocotbext-axi
+  RAM of the simulated board (1-cycle-per-beat ports, a few cycles of latency).
+
+A command takes::
+
+    fixed + max(writer_done, write_stream)
+
+where results are produced evenly until ``max(read_words / read_rate + drain,
+engine)`` (``drain = C + R + 2``: last data beat to last result; ``engine``:
+:func:`sparseforge.sim.sat_perf.gemm_cycles`), ``writer_done`` steps through
+the last write bursts (each waits for its data and for the previous burst),
+and ``write_stream`` is the write words over the write rate plus one address
+cycle per burst.  Rates are AXI words per cycle: 1.0 for the simulated board's RAM;
+:func:`MemoryPort.for_board` derives them from the memory the emitted project
+connects the kernel to (:func:`sparseforge.sim.sat_kernel_workload.project_port`).
+
+A **weight generation** (``wgen_row`` / ``wgen_col``) reads ``TJ·S`` dense records
+(``d_words`` each) and writes ``TJ·S`` B records (``b_words`` each); the generator
+prunes one group per cycle, so a record takes ``C`` cycles.  Records leave evenly
+from ``d_words / read_rate + C + 1`` (the first record read and pruned) until
+``max(read_words / read_rate + C + 1, d_words / read_rate + TJ·S·C + 1)``; the
+writer and the fixed costs are as for a GEMM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sparseforge.families.sat.config import SatConfig
+from sparseforge.families.sat.contract import DESC_BYTES, Descriptor, Geometry
+from sparseforge.sim.sat.engine_perf import gemm_cycles
+
+__all__ = ["FIXED_CYCLES", "MemoryPort", "command_cycles", "fixed_cycles", "list_cycles",
+           "write_bursts"]
+
+#: Per-command fixed cycles on the simulated board, besides the descriptor's own
+#: words (start/next, descriptor request and read latency, decode, set-up, first
+#: operand read latency, last write response).
+FIXED_CYCLES = 13
+
+
+def fixed_cycles(cfg: SatConfig) -> int:
+    """Fixed cycles of one command: :data:`FIXED_CYCLES` + the descriptor's AXI words."""
+    return FIXED_CYCLES + DESC_BYTES * 8 // cfg.axi_data_bits
+
+
+@dataclass(frozen=True)
+class MemoryPort:
+    """The kernel's memory port as seen in AXI words per clock cycle.
+
+    Attributes
+    ----------
+    read_rate, write_rate : float
+        Sustained words per cycle on the read and write channels (<= 1).
+    shared_rate : float or None
+        Words per cycle shared by reads and writes (a DDR channel); ``None``:
+        independent channels (the simulated RAM).
+    """
+
+    read_rate: float = 1.0
+    write_rate: float = 1.0
+    shared_rate: float | None = None
+
+    @classmethod
+    def for_board(cls, board, cfg: SatConfig, clock_mhz: float | None = None,
+                  efficiency: float = 0.8) -> MemoryPort:
+        """The kernel's port on ``board``, as the emitted project wires it.
+
+        Same as :func:`sparseforge.sim.sat_kernel_workload.project_port`.
+        """
+        from sparseforge.sim.sat.kernel_workload import project_port
+
+        return project_port(board, cfg, clock_mhz, efficiency)
+
+
+def write_bursts(addr: int, words: int, word_bytes: int, max_burst: int) -> list[int]:
+    """Burst lengths the writer (and reader) cut ``words`` words at ``addr`` into."""
+    out = []
+    while words:
+        to_4k = (4096 - (addr & 0xFFF)) // word_bytes
+        n = min(words, max_burst, to_4k)
+        out.append(n)
+        addr += n * word_bytes
+        words -= n
+    return out
+
+
+def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
+    """Cycles of one weight-generation command (see the module docstring)."""
+    geo = Geometry.of(cfg)
+    records = desc.col_tiles * desc.steps
+    if records == 0:
+        return fixed_cycles(cfg)
+    read_words = records * geo.d_words
+    bursts = write_bursts(desc.c_addr, records * geo.b_words, geo.word_bytes, cfg.max_burst)
+    write_words = sum(bursts)
+    read = read_words / port.read_rate
+    write = write_words / port.write_rate + len(bursts)
+    if port.shared_rate is not None:
+        read = max(read, (read_words + write_words) / port.shared_rate)
+    first = geo.d_words / port.read_rate
+    lat = cfg.cols + 1  # C groups, one per cycle, then the generator's output register
+    res_start = first + lat
+    res_end = max(read + lat, first + records * cfg.cols + 1)
+    return fixed_cycles(cfg) + max(_writer_done(bursts, res_start, res_end), write)
+
+
+def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = None) -> float:
+    """Cycles of one command on the kernel (see the module docstring)."""
+    port = port or MemoryPort()
+    if desc.is_wgen:
+        return _wgen_cycles(cfg, desc, port)
+    geo = Geometry.of(cfg)
+    tiles, steps = desc.tiles, desc.steps
+    if tiles == 0:
+        return fixed_cycles(cfg)
+    R, C = cfg.rows, cfg.cols
+    read_words = tiles * steps * (geo.a_words + geo.b_words)
+    beats = R // cfg.drain_rows
+    bursts = write_bursts(desc.c_addr, tiles * beats * geo.r_words, geo.word_bytes,
+                          cfg.max_burst)
+    write_words = sum(bursts)
+    read = read_words / port.read_rate
+    write = write_words / port.write_rate + len(bursts)
+    if port.shared_rate is not None:
+        read = max(read, (read_words + write_words) / port.shared_rate)
+    sparse = desc.op != "dense"
+    k = steps * (cfg.m if sparse else cfg.n)
+    drain = C + R + 2
+    engine = gemm_cycles(cfg, R * desc.row_tiles, k, C * desc.col_tiles, sparse)
+    per_tile_read = steps * (geo.a_words + geo.b_words) / port.read_rate
+    res_end = max(read + drain, engine)
+    res_start = max(per_tile_read + drain, steps + drain)
+    done = _writer_done(bursts, res_start, res_end)
+    return fixed_cycles(cfg) + max(done, write)
+
+
+def _writer_done(bursts: list[int], res_start: float, res_end: float,
+                 last: int = 16) -> float:
+    """When the writer's last burst ends.
+
+    Result words are produced at an even rate from ``res_start`` to
+    ``res_end``; a burst starts once its last word exists and the previous
+    burst is done, and takes one address cycle plus one cycle per word.  Only
+    the last ``last`` bursts are stepped through: earlier ones keep up with
+    production unless the GEMM is write-bound (covered by the caller).
+    """
+    total = sum(bursts)
+    cum = total - sum(bursts[-last:])
+    span = max(0.0, res_end - res_start)
+
+    def produced(words: int) -> float:
+        return res_start + span * words / total
+
+    t = produced(cum)
+    for n in bursts[-last:]:
+        cum += n
+        t = max(t, produced(cum)) + 1 + n
+    return t
+
+
+def list_cycles(cfg: SatConfig, descs: list[Descriptor],
+                port: MemoryPort | None = None) -> float:
+    """Cycles of a command list, ``ap_start`` to ``ap_done``."""
+    return 1 + sum(command_cycles(cfg, d, port) for d in descs)
+
