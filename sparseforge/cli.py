@@ -5,11 +5,15 @@
     sparseforge doctor [--json]
     sparseforge boards [--json]
     sparseforge boards show NAME [--json]
-    sparseforge generate DESIGN --board B [--set k=v ...] [--config F] --out DIR
-    sparseforge verify   DESIGN [--board B] [--set k=v ...] [--config F] [--json]
-    sparseforge perf     DESIGN --board B [--workload W] [--set ...] [--json]
-    sparseforge synth    DESIGN --board B [--set ...] [--json]
-    sparseforge flow     DESIGN --board B [--set ...] [--out DIR] [--json]
+    sparseforge generate DESIGN --board B [--PARAM V ...] [--set k=v ...] [--config F] --out DIR
+    sparseforge verify   DESIGN [--board B] [--PARAM V ...] [--json]
+    sparseforge perf     DESIGN --board B [--workload W] [--PARAM V ...] [--json]
+    sparseforge synth    DESIGN --board B [--PARAM V ...] [--json]
+    sparseforge flow     DESIGN --board B [--PARAM V ...] [--out DIR] [--json]
+
+``DESIGN`` is a sub-command of each verb with one option per parameter of the
+family's config (``sparseforge generate sat --help`` lists them with their
+ranges and defaults); ``--rows 8`` is ``--set rows=8``.
 
 Exit status: 0 success, 1 a check failed (doctor found a required tool
 missing, verification mismatched), 2 bad input (unknown board, design or
@@ -27,6 +31,7 @@ from typing import Any
 
 from sparseforge import __version__
 from sparseforge.errors import SparseforgeError
+from sparseforge.families import design_names, get_design
 
 __all__ = ["build_parser", "main"]
 
@@ -34,7 +39,10 @@ __all__ = ["build_parser", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sparseforge`` script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse printed
+        return int(exc.code or 0)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
@@ -88,22 +96,60 @@ def build_parser() -> argparse.ArgumentParser:
         "synth": "synthesis resource estimate (YoWASP Yosys synth_xilinx)",
         "flow": "generate, verify, perf, synth and write a report",
     }
+    families = [get_design(name) for name in design_names()]
     for verb, text in verbs.items():
-        p = sub.add_parser(verb, help=text)
-        p.add_argument("design", help="design family (e.g. sat)")
-        p.add_argument("--board", help="board name or .toml path (see `sparseforge boards`)")
-        p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                       help="design parameter; repeatable; overrides --config")
-        p.add_argument("--config", help="JSON or TOML file of design parameters")
-        p.add_argument("--out", help="output directory (written atomically)")
-        if verb in ("perf", "flow"):
-            p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
-        if verb in ("verify", "flow"):
-            p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
-                           help="RTL simulator (default: verilator)")
-        _add_json(p)
-        p.set_defaults(handler=_cmd_design_verb, verb=verb)
+        p = sub.add_parser(verb, help=text, description=text)
+        designs = p.add_subparsers(title="designs", metavar="DESIGN", dest="design",
+                                   parser_class=_DesignParser)
+        for family in families:
+            if verb in family.verbs:
+                _add_design_parser(designs, verb, family)
+        p.set_defaults(handler=_cmd_no_design, verb=verb)
     return parser
+
+
+class _DesignParser(argparse.ArgumentParser):
+    """Sub-command parser of one design (its errors say which design it is)."""
+
+
+#: Options every design sub-command has (a config parameter may not take these names).
+_COMMON_OPTIONS = ("board", "set", "config", "out", "force", "workload", "sim", "json", "help")
+
+
+def _add_design_parser(designs, verb: str, family) -> None:
+    p = designs.add_parser(family.name, help=family.summary,
+                           description=f"sparseforge {verb} {family.name}: {family.summary}")
+    if family.target == "board":
+        p.add_argument("--board", help="board name or .toml path (see `sparseforge boards`)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="design parameter; repeatable; overrides --config")
+    p.add_argument("--config", help="JSON or TOML file of design parameters")
+    p.add_argument("--out", help="output directory (written atomically)")
+    if verb in ("perf", "flow"):
+        p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
+    if verb in ("verify", "flow"):
+        p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
+                       help="RTL simulator (default: verilator)")
+    _add_json(p)
+    params = p.add_argument_group(
+        f"{family.name} parameters ({family.config.__name__}; each is --set NAME=VALUE)")
+    for info in family.config.params():
+        if info.name in _COMMON_OPTIONS:
+            raise ValueError(f"{family.config.__name__}.{info.name}: the name of a common "
+                             f"option ({', '.join(_COMMON_OPTIONS)}); rename the parameter")
+        flag = "--" + info.name.replace("_", "-")
+        params.add_argument(flag, dest=f"param:{info.name}", metavar=_metavar(info),
+                            help=f"{info.help}; allowed: {info.allowed}; default: "
+                                 f"{_default_text(info.default)}".replace("%", "%%"))
+    p.set_defaults(handler=_cmd_design_verb, verb=verb, design=family.name)
+
+
+def _metavar(info) -> str:
+    return {int: "INT", float: "FLOAT", bool: "BOOL"}.get(info.kind, "TEXT")
+
+
+def _default_text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
@@ -211,14 +257,22 @@ def _workload(get_workload, name: str, batch: int | None):
         raise SparseforgeError(str(exc).strip("\"'")) from None
 
 
+def _cmd_no_design(args: argparse.Namespace) -> int:
+    names = [n for n in design_names() if args.verb in get_design(n).verbs]
+    raise SparseforgeError(f"sparseforge {args.verb} needs a design; designs: "
+                           f"{', '.join(names) or 'none yet'} (e.g. `sparseforge {args.verb} "
+                           f"{names[0] if names else 'DESIGN'} --help`)")
+
+
 def _cmd_design_verb(args: argparse.Namespace) -> int:
     from sparseforge.board_registry import get_board
-    from sparseforge.families import get_design
 
     family = get_design(args.design)
     handler = getattr(family, args.verb)
-    if handler is None:
-        raise SparseforgeError(f"design {family.name!r} does not implement {args.verb!r} yet")
+    # --rows 8 and the like are --set rows=8, after the --set items (so they win)
+    args.sets = list(args.sets) + [
+        f"{key.partition(':')[2]}={value}" for key, value in vars(args).items()
+        if key.startswith("param:") and value is not None]
     config = family.config.from_cli(args.sets, args.config)
     board = get_board(args.board) if args.board else None
     result = handler(config, board, args)

@@ -7,16 +7,23 @@ the performance model and the host driver, so a parameter is typed once.
 Values come from, in increasing priority: the dataclass defaults, a
 ``--config FILE`` (JSON or TOML), and ``--set key=value`` flags.
 
+Each parameter is declared once, with :func:`param`: its default, its range or
+choices and one line of help.  The validator, ``sparseforge <verb> <design> --help``
+and the CLI options (``--rows 8`` is ``--set rows=8``) all read that declaration;
+:meth:`DesignConfig.validate` adds only the rules that tie fields together.
+
 Example
 -------
 >>> from dataclasses import dataclass
 >>> @dataclass(frozen=True)
 ... class Toy(DesignConfig):
-...     rows: int = 4
-...     def validate(self):
-...         check_range("rows", self.rows, 1, 64)
+...     rows: int = param(4, "array rows", low=1, high=64)
 >>> Toy.from_cli(["rows=8"]).rows
 8
+>>> Toy(rows=65)
+Traceback (most recent call last):
+...
+sparseforge.errors.ConfigError: rows = 65 is out of range; allowed: 1 to 64
 """
 
 from __future__ import annotations
@@ -36,9 +43,82 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DesignConfig", "check_choice", "check_identifier", "check_range", "parse_sets"]
+__all__ = [
+    "DesignConfig",
+    "ParamInfo",
+    "check_choice",
+    "check_identifier",
+    "check_range",
+    "param",
+    "parse_sets",
+]
 
 C = TypeVar("C", bound="DesignConfig")
+
+_META = "sparseforge"
+
+
+def param(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+          choices: Sequence[Any] | None = None, rule: str = "") -> Any:
+    """Declare one config parameter (a :func:`dataclasses.field` with its metadata).
+
+    Parameters
+    ----------
+    default
+        The default value (an ``int``, ``float``, ``bool`` or ``str``).
+    help : str
+        One line for ``--help`` and the docs, with the unit (bits, cycles, MHz).
+    low, high : number, optional
+        Inclusive range, checked before :meth:`DesignConfig.validate` runs.
+    choices : sequence, optional
+        The allowed values (instead of a range).
+    rule : str
+        A cross-field rule that :meth:`DesignConfig.validate` enforces, in words
+        (e.g. ``"at least 2*width"``), shown beside the range in ``--help``.
+    """
+    if choices is not None and (low is not None or high is not None):
+        raise TypeError("param(): give a range or choices, not both")
+    meta = {"help": help, "low": low, "high": high,
+            "choices": tuple(choices) if choices is not None else None, "rule": rule}
+    return dataclasses.field(default=default, metadata={_META: meta})
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamInfo:
+    """What :func:`param` declared about one field (see :meth:`DesignConfig.params`)."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    rule: str = ""
+
+    @property
+    def allowed(self) -> str:
+        """The allowed values in words: ``"1 to 64"``, ``"one of 8, 16"``, ``"a str"``."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(map(str, self.choices))
+        elif self.low is not None or self.high is not None:
+            low = "-inf" if self.low is None else f"{self.low:g}"
+            high = "inf" if self.high is None else f"{self.high:g}"
+            text = f"{low} to {high}"
+        elif self.kind is bool:
+            text = "true or false"
+        else:
+            return self.rule or f"any {self.kind.__name__}"
+        return f"{text}; {self.rule}" if self.rule else text
+
+    def check(self, value: Any) -> None:
+        """Raise :class:`ConfigError` if ``value`` is outside the declared range / choices."""
+        if self.choices is not None:
+            check_choice(self.name, value, self.choices)
+        elif self.low is not None or self.high is not None:
+            check_range(self.name, value, -float("inf") if self.low is None else self.low,
+                        float("inf") if self.high is None else self.high)
+
 
 _IDENTIFIER_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
@@ -64,10 +144,26 @@ class DesignConfig:
                     f"{type(self).__name__}.{f.name}: expected {kind.__name__}, "
                     f"got {value!r} ({type(value).__name__})"
                 )
+        for info in self.params():
+            info.check(getattr(self, info.name))
         self.validate()
 
     def validate(self) -> None:
-        """Check ranges and cross-field rules; raise :class:`ConfigError`."""
+        """Check the rules that tie fields together; raise :class:`ConfigError`.
+
+        The range or choices of each field (its :func:`param` declaration) are
+        checked before this runs.
+        """
+
+    @classmethod
+    def params(cls) -> list[ParamInfo]:
+        """Every parameter with what its :func:`param` declared, in declaration order."""
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata.get(_META, {"help": ""})
+            out.append(ParamInfo(f.name, hints[f.name], f.default, **meta))
+        return out
 
     # ------------------------------------------------------------------ constructors
 

@@ -1,9 +1,11 @@
-"""Registry of design families the CLI verbs dispatch to.
+"""The design families and their registry.
 
-A design family (SAT, FlightLLM, Edge-MoE, ...) provides a
-:class:`DesignFamily` object; its module is imported only when a command
-names it, so ``sparseforge boards`` or ``doctor`` never pay for Amaranth or
-cocotb imports.  To add a family, add ``name: "module:attribute"`` to
+A design family (SAT, FlightLLM, Edge-MoE, ...) lives in its own folder here
+(``sparseforge/families/<name>/``: its config, its contract and its verbs) and
+plugs in through one :class:`DesignFamily` object.  Family modules import
+their generators and simulators inside the verb functions, so building the
+CLI or running ``sparseforge boards`` never pays for Amaranth or cocotb
+imports.  To add a family, add ``name: "module:attribute"`` to
 :data:`DESIGN_MODULES`.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 from sparseforge.config import DesignConfig
 from sparseforge.errors import ConfigError
 
-__all__ = ["DESIGN_MODULES", "DesignFamily", "design_names", "get_design"]
+__all__ = ["DESIGN_MODULES", "TARGETS", "VERBS", "DesignFamily", "design_names", "get_design"]
 
 #: Design family name -> "module:attribute" of its :class:`DesignFamily`.
 DESIGN_MODULES: dict[str, str] = {
@@ -27,25 +29,43 @@ DESIGN_MODULES: dict[str, str] = {
 #: The CLI verbs a family may implement.
 VERBS = ("generate", "verify", "perf", "synth", "flow")
 
+#: What a family's designs run on: ``board`` (an FPGA board of the registry,
+#: ``--board``).  The PIM families will add ``memory`` (a memory preset).
+TARGETS = ("board",)
+
 
 @dataclass(frozen=True)
 class DesignFamily:
-    """What a design family offers the CLI.
+    """What a design family offers the CLI: its config class, its verbs, its target.
 
-    Each verb is a callable ``(config, board, args) -> dict`` returning the
+    Each verb is a callable ``(config, target, args) -> dict`` returning the
     figures the command reports (printed as text, or as JSON with ``--json``);
-    ``args`` is the parsed ``argparse.Namespace``.  A family leaves a verb
-    ``None`` until it implements it.
+    ``target`` is the resolved ``--board`` (or ``None`` when not given) and
+    ``args`` the parsed ``argparse.Namespace``.  A family leaves a verb ``None``
+    until it implements it; the CLI offers only the verbs a family has.  The
+    CLI's per-family options are the config's parameters
+    (:meth:`~sparseforge.config.DesignConfig.params`).
     """
 
     name: str
     summary: str
     config: type[DesignConfig]
+    target: str = "board"
     generate: Callable[..., dict[str, Any]] | None = None
     verify: Callable[..., dict[str, Any]] | None = None
     perf: Callable[..., dict[str, Any]] | None = None
     synth: Callable[..., dict[str, Any]] | None = None
     flow: Callable[..., dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"DesignFamily {self.name}: target = {self.target!r}; allowed: "
+                             f"{', '.join(TARGETS)}")
+
+    @property
+    def verbs(self) -> list[str]:
+        """The verbs this family implements, in :data:`VERBS` order."""
+        return [v for v in VERBS if getattr(self, v) is not None]
 
 
 def design_names() -> list[str]:

@@ -75,7 +75,57 @@ def test_unknown_board_exit_2(capsys):
 def test_unknown_design_exit_2(capsys, verb):
     code, _, err = run(capsys, verb, "nosuch", "--board", "zcu104")
     assert code == 2
-    assert "unknown design 'nosuch'" in err
+    assert "invalid choice: 'nosuch' (choose from 'sat')" in err
+
+
+@pytest.mark.parametrize("verb", ["generate", "verify", "perf", "synth", "flow"])
+def test_verb_without_design_names_the_designs(capsys, verb):
+    code, _, err = run(capsys, verb)
+    assert code == 2
+    assert f"sparseforge {verb} needs a design; designs: sat" in err
+
+
+def test_design_help_lists_every_parameter_with_range_and_default(capsys):
+    code, out, _ = run(capsys, "generate", "sat", "--help")
+    assert code == 0
+    text = " ".join(out.split())  # argparse wraps lines
+    for line in ("--rows INT array rows R (the output tile is R x C); allowed: 1 to 64; "
+                 "default: 4",
+                 "--m INT M of N:M: reduction elements per group; allowed: one of 2, 4, 8, "
+                 "16; default: 8",
+                 "--acc-bits INT accumulator width, bits (sums wrap, two's complement); "
+                 "allowed: 16 to 48; at least 2*width; default: 32",
+                 "--drain-rows INT result rows per result beat (2 halves the drain time); "
+                 "allowed: one of 1, 2; 2 needs an even rows; default: 1",
+                 "--kernel-name TEXT name of the kernel (Verilog top, Vitis kernel, Vivado "
+                 "IP); allowed: an identifier different from name; default: sat_kernel"):
+        assert line in text
+    from sparseforge.families.sat.config import SatConfig
+
+    for name in SatConfig.keys():  # none is left out
+        assert f"--{name.replace('_', '-')} " in text
+
+
+def test_parameter_options_are_set_items(capsys, monkeypatch):
+    import dataclasses
+
+    from sparseforge.families.sat import family
+
+    seen = {}
+
+    def fake(cfg, board, args):
+        seen.update(cfg=cfg, sets=args.sets)
+        return {"ok": True}
+
+    monkeypatch.setattr(family, "FAMILY", dataclasses.replace(family.FAMILY, synth=fake))
+    code, _, _ = run(capsys, "synth", "sat", "--set", "rows=2", "--rows", "8", "--acc-bits",
+                     "40", "--kernel-name", "k2")
+    assert code == 0
+    assert (seen["cfg"].rows, seen["cfg"].acc_bits, seen["cfg"].kernel_name) == (8, 40, "k2")
+    assert seen["sets"] == ["rows=2", "rows=8", "acc_bits=40", "kernel_name=k2"]
+    code, _, err = run(capsys, "synth", "sat", "--rows", "65")
+    assert code == 2
+    assert "rows = 65 is out of range; allowed: 1 to 64" in err
 
 
 def test_console_script_entry_point():

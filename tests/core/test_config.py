@@ -98,3 +98,49 @@ def test_to_json_is_deterministic_and_round_trips():
     cfg = ToyConfig(rows=9, mode="sparse")
     assert cfg.to_json() == ToyConfig(mode="sparse", rows=9).to_json()
     assert ToyConfig.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_param_declares_range_choices_and_help_once():
+    from sparseforge.config import param
+
+    @dataclass(frozen=True)
+    class Arr(DesignConfig):
+        rows: int = param(4, "array rows", low=1, high=64)
+        m: int = param(8, "group size", choices=(4, 8))
+        acc: int = param(32, "accumulator bits", low=16, high=48, rule="at least 2*rows")
+        label: str = param("x", "a label")
+
+        def validate(self):
+            if self.acc < 2 * self.rows:
+                raise ConfigError(f"acc = {self.acc} is below 2*rows = {2 * self.rows}")
+
+    info = {p.name: p for p in Arr.params()}
+    assert info["rows"].allowed == "1 to 64"
+    assert info["m"].allowed == "one of 4, 8"
+    assert info["acc"].allowed == "16 to 48; at least 2*rows"
+    assert info["label"].allowed == "any str"
+    assert (info["rows"].default, info["rows"].help, info["rows"].kind) == (4, "array rows", int)
+    with pytest.raises(ConfigError, match=r"rows = 0 is out of range; allowed: 1 to 64"):
+        Arr(rows=0)
+    with pytest.raises(ConfigError, match=r"m = 5 is not allowed; allowed: 4, 8"):
+        Arr(m=5)
+    with pytest.raises(ConfigError, match=r"acc = 40 is below 2\*rows = 60"):
+        Arr(rows=30, acc=40)
+    with pytest.raises(TypeError, match="range or choices"):
+        param(1, "both", low=0, choices=(1,))
+
+
+def test_a_parameter_may_not_shadow_a_common_cli_option():
+    from sparseforge.cli import _add_design_parser
+    from sparseforge.config import param
+    from sparseforge.families import DesignFamily
+
+    @dataclass(frozen=True)
+    class Bad(DesignConfig):
+        out: int = param(1, "clashes with --out", low=0, high=9)
+
+    import argparse
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    with pytest.raises(ValueError, match=r"Bad.out: the name of a common option"):
+        _add_design_parser(sub, "synth", DesignFamily("bad", "bad", Bad, synth=lambda *a: {}))

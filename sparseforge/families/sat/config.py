@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sparseforge.config import DesignConfig, check_choice, check_identifier, check_range
+from sparseforge.config import DesignConfig, check_identifier, param
 from sparseforge.errors import ConfigError
 
 __all__ = ["SatConfig"]
@@ -44,32 +44,35 @@ class SatConfig(DesignConfig):
         Longest AXI4 burst the kernel issues, in beats (power of two, 2..256).
     """
 
-    rows: int = 4
-    cols: int = 4
-    n: int = 2
-    m: int = 8
-    width: int = 8
-    acc_bits: int = 32
-    steps_bits: int = 16
-    fifo_rows: int = 4
-    drain_rows: int = 1
-    name: str = "sat_engine"
-    kernel_name: str = "sat_kernel"
-    axi_data_bits: int = 128
-    max_burst: int = 64
+    rows: int = param(4, "array rows R (the output tile is R x C)", low=1, high=64)
+    cols: int = param(4, "array columns C", low=1, high=64)
+    n: int = param(2, "N of N:M: multipliers per PE, values kept per group", low=1, high=15,
+                   rule="below m")
+    m: int = param(8, "M of N:M: reduction elements per group", choices=(2, 4, 8, 16))
+    width: int = param(8, "signed operand width, bits", choices=(8, 16))
+    acc_bits: int = param(32, "accumulator width, bits (sums wrap, two's complement)",
+                          low=16, high=48, rule="at least 2*width")
+    steps_bits: int = param(16, "width of the per-tile step counter, bits", low=8, high=24)
+    fifo_rows: int = param(4, "depth of the engine's result FIFO, beats", low=2, high=64)
+    drain_rows: int = param(1, "result rows per result beat (2 halves the drain time)",
+                            choices=(1, 2), rule="2 needs an even rows")
+    name: str = param("sat_engine", "Verilog module name of the engine",
+                      rule="an identifier, not a keyword of an emitted language")
+    kernel_name: str = param("sat_kernel", "name of the kernel (Verilog top, Vitis kernel, "
+                             "Vivado IP)", rule="an identifier different from name")
+    axi_data_bits: int = param(128, "data width of the AXI4 memory master, bits",
+                               choices=(128, 256, 512))
+    max_burst: int = param(64, "longest AXI4 burst the kernel issues, beats",
+                           choices=(2, 4, 8, 16, 32, 64, 128, 256))
 
     def validate(self) -> None:
-        check_range("rows", self.rows, 1, 64)
-        check_range("cols", self.cols, 1, 64)
-        check_choice("m", self.m, (2, 4, 8, 16))
-        if not 1 <= self.n < self.m:
+        if not self.n < self.m:
             raise ConfigError(f"n = {self.n} is out of range for m = {self.m}; "
                               f"allowed: 1 to {self.m - 1} (N < M)")
-        check_choice("width", self.width, (8, 16))
-        check_range("acc_bits", self.acc_bits, 2 * self.width, 48)
-        check_range("steps_bits", self.steps_bits, 8, 24)
-        check_range("fifo_rows", self.fifo_rows, 2, 64)
-        check_choice("drain_rows", self.drain_rows, (1, 2))
+        if self.acc_bits < 2 * self.width:
+            raise ConfigError(f"acc_bits = {self.acc_bits} is out of range for width = "
+                              f"{self.width}; allowed: {2 * self.width} to 48 (at least "
+                              "2*width)")
         if self.rows % self.drain_rows:
             raise ConfigError(f"drain_rows = {self.drain_rows} needs an even rows; got "
                               f"rows = {self.rows}")
@@ -78,8 +81,6 @@ class SatConfig(DesignConfig):
         if self.kernel_name == self.name:
             raise ConfigError(f"kernel_name = {self.kernel_name!r} equals name; allowed: a "
                               "different identifier (both are Verilog modules)")
-        check_choice("axi_data_bits", self.axi_data_bits, (128, 256, 512))
-        check_choice("max_burst", self.max_burst, (2, 4, 8, 16, 32, 64, 128, 256))
 
     @property
     def index_bits(self) -> int:
