@@ -102,3 +102,27 @@ def test_ci_runs_the_readme_commands():
     install, test = commands[0], commands[1]
     for line in (install + "\n" + test).splitlines():
         assert line.strip() in ci, f"{line!r} from the README is not in .ci/run"
+
+
+#: Families the roadmap names, with the name each has in the registry once it lands.
+ROADMAP = {"SAT": "sat", "Edge-MoE": "edgemoe", "PIM-GPT": "pimgpt", "NeuPIMs": "neupims",
+           "FlightLLM": "flightllm"}
+
+
+def test_readme_claims_only_registered_families():
+    from sparseforge.families import design_names
+
+    readme = (ROOT / "README.md").read_text()
+    landed = {name for name, key in ROADMAP.items() if key in design_names()}
+    coming = set(ROADMAP) - landed
+    # before the "Coming" paragraph, the README speaks only of what works
+    intro = readme[:readme.index("**Coming**")]
+    for name in coming:
+        assert name not in intro, f"README presents {name} as working before it landed"
+    # the designs x boards table: a family that has not landed has no capability cell
+    table = readme[readme.index("## Designs × boards"):].split("\n## ")[0]
+    rows = [r.split("|")[1:-1] for r in table.splitlines() if r.startswith("| ")][1:]
+    for cells in rows:
+        family = cells[0].strip()
+        if any(name in family for name in coming):
+            assert {c.strip() for c in cells[1:]} <= {"not yet", "–", "n/a"}, cells
