@@ -1,4 +1,4 @@
-"""N:M structured sparsity: masks, compression and the packed memory layout.
+"""N:M structured sparsity: masks, compression and a packed storage layout.
 
 Everything the SAT hardware, its golden model, its performance model and its
 host driver need about N:M sparsity is defined here, once (pure NumPy).
@@ -25,7 +25,8 @@ Definitions
   **Column-wise** masks group along the output dimension, ``axis=0``: the
   backward-data GEMM ``dX = dY·Wb``.
 
-The packed layout is described in :class:`NMPackLayout` and ``docs/nm_format.md``.
+The packed storage layout (a host-side format, not what the SAT kernel reads) is
+described in :class:`NMPackLayout` and ``docs/nm_format.md``.
 """
 
 from __future__ import annotations
@@ -196,7 +197,14 @@ def decompress(t: NMTensor) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NMPackLayout:
-    """The byte layout in which hardware reads an N:M-compressed matrix from memory.
+    """A compact two-plane byte layout of an N:M-compressed matrix (storage, interchange).
+
+    This is a host-side format, for files and for exchanging compressed weights
+    with other tools: values and indices in two separate planes with aligned rows.
+    It is **not** what the SAT kernel reads: the kernel reads B records (per output
+    column, its N values then its N indices, one record per engine step), laid out
+    by :func:`sparseforge.families.sat.contract.pack_b_stream` and described in
+    ``docs/designs/sat_kernel.md``.
 
     A compressed tensor is viewed as ``rows`` rows (all axes but the grouped
     one, C order) of ``groups`` groups.  The buffer holds two planes::
