@@ -32,6 +32,7 @@ from sparseforge.hwgen.project.checks import (
     check_tcl,
     verilog_ports,
 )
+from sparseforge.output_dir import MARKER
 from sparseforge.regmap import Arg
 from sparseforge.sat_kernel import register_map
 
@@ -329,7 +330,8 @@ def test_tcl_word_refuses_unsafe_text():
 def test_emit_project_dir_writes_atomically(tmp_path):
     out = tmp_path / "proj"
     assert emit_project_dir(out, RMAP, "u280", STUB) == out.resolve()
-    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == ALVEO_FILES
+    assert ({p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+            == ALVEO_FILES | {MARKER})
     (out / "keep.txt").write_text("old")
     with pytest.raises(ConfigError):
         emit_project_dir(out, RMAP, "u280", STUB, platform="bad platform")
