@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError
+from .names import check_identifier  # re-exported: configs validate their names with it
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,9 +40,6 @@ else:  # pragma: no cover
 __all__ = ["DesignConfig", "check_choice", "check_identifier", "check_range", "parse_sets"]
 
 C = TypeVar("C", bound="DesignConfig")
-
-_IDENTIFIER_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-
 
 @dataclasses.dataclass(frozen=True)
 class DesignConfig:
@@ -136,25 +134,6 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> None:
     if value not in allowed:
         raise ConfigError(
             f"{name} = {value!r} is not allowed; allowed: {', '.join(map(repr, allowed))}"
-        )
-
-
-def check_identifier(name: str, value: str) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a safe identifier.
-
-    Names that end up in generated Verilog, TCL or C must match
-    ``[A-Za-z_][A-Za-z0-9_]*`` so no configuration string can inject text into a
-    script a user will run.
-    """
-    if (
-        not isinstance(value, str)
-        or not value
-        or value[0].isdigit()
-        or not set(value) <= _IDENTIFIER_CHARS
-    ):
-        raise ConfigError(
-            f"{name} = {value!r} is not a valid identifier; allowed: a letter or '_' "
-            "followed by letters, digits or '_' ([A-Za-z_][A-Za-z0-9_]*)"
         )
 
 
