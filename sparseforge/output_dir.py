@@ -15,7 +15,7 @@ first whether the target may be replaced:
   (``--force`` on the command line);
 * never, not even with ``force``: the current directory or a folder containing it,
   the home directory or a folder containing it, a repository root (a folder
-  holding ``.git``) and the filesystem root.
+  holding ``.git``), a ``.git`` folder or anything in one, and the filesystem root.
 
 The new folder gets the permissions ``os.mkdir`` gives under the process umask;
 a replaced folder keeps its own.
@@ -90,8 +90,8 @@ def check_output_dir(target: str | os.PathLike, *, force: bool = False) -> Path:
     ------
     OutputDirError
         ``target`` is the filesystem root, the current directory or the home
-        directory or contains one of them, or is a repository root (whatever
-        ``force`` says); or it is a non-empty folder without :data:`MARKER`, or
+        directory or contains one of them, or is a repository root or in a ``.git``
+        folder (whatever ``force`` says); or it is a non-empty folder without :data:`MARKER`, or
         not a folder, and ``force`` is false.  The message names the folder.
     """
     path = Path(target).resolve()
@@ -113,6 +113,9 @@ def check_output_dir(target: str | os.PathLike, *, force: bool = False) -> Path:
         raise OutputDirError(f"output folder {path} is the home directory; {never}")
     if home is not None and _is_within(home, path):
         raise OutputDirError(f"output folder {path} contains the home directory {home}; "
+                             f"{never}")
+    if ".git" in path.parts:
+        raise OutputDirError(f"output folder {path} is inside a repository's .git folder; "
                              f"{never}")
     if not path.exists():
         return path

@@ -245,6 +245,24 @@ def test_repository_root_is_never_replaced(tmp_path, git):
     assert (repo / ".git").exists()
 
 
+@pytest.mark.parametrize("inside", [".git", ".git/objects", ".git/new"])
+def test_a_git_folder_is_never_replaced(tmp_path, inside):
+    (tmp_path / "repo" / ".git" / "objects").mkdir(parents=True)
+    with pytest.raises(OutputDirError, match=r"inside a repository's \.git folder"):
+        _write(tmp_path / "repo" / inside, force=True)
+    assert (tmp_path / "repo" / ".git" / "objects").is_dir()
+    assert not (tmp_path / "repo" / ".git" / "new").exists()
+
+
+def test_the_flow_command_line_records_force():
+    from sparseforge.cli import build_parser
+    from sparseforge.flow import command_line
+
+    args = build_parser().parse_args(["flow", "sat", "--board", "zcu104", "--out", "o",
+                                      "--force"])
+    assert command_line(args) == "sparseforge flow sat --board zcu104 --out o --force"
+
+
 def test_filesystem_root_is_never_replaced():
     with pytest.raises(OutputDirError, match="filesystem root"):
         check_output_dir(Path("/"), force=True)
