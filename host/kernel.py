@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import sys
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -72,6 +74,49 @@ def describe_ctrl(value: int) -> str:
     """``CTRL`` as hex with its set bits named, e.g. ``0x00000004 (ap_idle)``."""
     names = [n for n, b in CTRL_BITS.items() if value >> b & 1]
     return f"{value:#010x} ({', '.join(names) or 'no bit set'})"
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """This thread's current asyncio event loop, made and set explicitly if it has none.
+
+    pynq registers the UIO reader behind an ``Interrupt`` with the thread's current
+    loop when it makes the ``Interrupt`` (at Overlay load), so ``Interrupt.wait``
+    completes only on that loop: a fresh loop (``asyncio.run``,
+    ``asyncio.new_event_loop``) never sees the interrupt, and ``asyncio.run`` would
+    also unset the thread's loop when it returns.  ``asyncio.get_event_loop()``
+    returns that loop too, but where there is none it makes one implicitly, which
+    Python 3.12 deprecates (DeprecationWarning) and 3.14 refuses; so a missing loop
+    is made here with ``new_event_loop`` and set, and pynq interrupts made later in
+    this thread register with it.
+    """
+    loop = _current_loop()
+    if loop is None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop
+
+
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    """This thread's current (set) event loop, or ``None``; no deprecated implicit loop.
+
+    Python 3.14: ``asyncio.get_event_loop()`` returns the set loop or raises.  3.12
+    and 3.13: the event-loop policy warns (DeprecationWarning) *before* it would make
+    a loop implicitly; raised as an error, the warning stops it.  Before 3.12 the
+    policy makes the loop silently, as those versions always did (not deprecated).
+    A thread other than the main thread never gets an implicit loop (RuntimeError).
+    """
+    if sys.version_info >= (3, 14):
+        try:
+            return asyncio.get_event_loop()
+        except RuntimeError:
+            return None
+    policy = asyncio.get_event_loop_policy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            return policy.get_event_loop()
+        except (DeprecationWarning, RuntimeError):
+            return None
 
 
 class PynqIO:
@@ -125,16 +170,21 @@ class PynqIO:
     def wait_interrupt(self, timeout: float) -> bool:
         """Block until the interrupt line is high; False after ``timeout`` seconds.
 
-        pynq's ``Interrupt.wait`` is a coroutine served by the thread's asyncio loop
-        (where its UIO reader is registered); it cannot be driven from inside a
-        running loop (a Jupyter cell): poll there instead (``interrupt=False``).
+        pynq's ``Interrupt.wait`` is a coroutine served by the thread's current asyncio
+        loop (where pynq registered its UIO reader; see :func:`_thread_loop`); it
+        cannot be driven from inside a running loop (a Jupyter cell): poll there
+        instead (``interrupt=False``).
         """
         if self.interrupt is None:
             raise RuntimeError("this kernel has no interrupt connected in the overlay")
-        loop = asyncio.get_event_loop()
-        if loop.is_running():
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
             raise RuntimeError("an asyncio loop is running in this thread (Jupyter?); "
                                "wait by polling: start(interrupt=False)")
+        loop = _thread_loop()
         try:
             loop.run_until_complete(asyncio.wait_for(self.interrupt.wait(), timeout))
         except asyncio.TimeoutError:

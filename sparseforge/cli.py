@@ -5,11 +5,11 @@
     sparseforge doctor [--json]
     sparseforge boards [--json]
     sparseforge boards show NAME [--json]
-    sparseforge generate DESIGN --board B [--PARAM V ...] [--set k=v ...] [--config F] --out DIR
+    sparseforge generate DESIGN --board B [--PARAM V ...] [--set k=v ...] [--config F] --out DIR [--force]
     sparseforge verify   DESIGN [--board B] [--PARAM V ...] [--json]
     sparseforge perf     DESIGN --board B [--workload W] [--PARAM V ...] [--json]
     sparseforge synth    DESIGN --board B [--PARAM V ...] [--json]
-    sparseforge flow     DESIGN --board B [--PARAM V ...] [--out DIR] [--json]
+    sparseforge flow     DESIGN --board B [--PARAM V ...] [--out DIR] [--force] [--json]
 
 ``DESIGN`` is a sub-command of each verb with one option per parameter of the
 family's config (``sparseforge generate sat --help`` lists them with their
@@ -124,7 +124,14 @@ def _add_design_parser(designs, verb: str, family) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="design parameter; repeatable; overrides --config")
     p.add_argument("--config", help="JSON or TOML file of design parameters")
-    p.add_argument("--out", help="output directory (written atomically)")
+    if verb in ("generate", "flow"):
+        p.add_argument("--out", help="output folder, written atomically; an existing "
+                       "folder is replaced only if sparseforge wrote it (or is empty)")
+        p.add_argument("--force", action="store_true",
+                       help="replace --out even if sparseforge did not write it (never "
+                       "the current, home or a repository's root folder)")
+    else:
+        p.add_argument("--out", help="build folder (kept; files in it are overwritten)")
     if verb in ("perf", "flow"):
         p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
     if verb in ("verify", "flow"):

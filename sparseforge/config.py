@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError
+from .names import check_identifier  # re-exported: configs validate their names with it
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -118,9 +119,6 @@ class ParamInfo:
         elif self.low is not None or self.high is not None:
             check_range(self.name, value, -float("inf") if self.low is None else self.low,
                         float("inf") if self.high is None else self.high)
-
-
-_IDENTIFIER_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,25 +230,6 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> None:
     if value not in allowed:
         raise ConfigError(
             f"{name} = {value!r} is not allowed; allowed: {', '.join(map(repr, allowed))}"
-        )
-
-
-def check_identifier(name: str, value: str) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a safe identifier.
-
-    Names that end up in generated Verilog, TCL or C must match
-    ``[A-Za-z_][A-Za-z0-9_]*`` so no configuration string can inject text into a
-    script a user will run.
-    """
-    if (
-        not isinstance(value, str)
-        or not value
-        or value[0].isdigit()
-        or not set(value) <= _IDENTIFIER_CHARS
-    ):
-        raise ConfigError(
-            f"{name} = {value!r} is not a valid identifier; allowed: a letter or '_' "
-            "followed by letters, digits or '_' ([A-Za-z_][A-Za-z0-9_]*)"
         )
 
 

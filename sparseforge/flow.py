@@ -80,6 +80,8 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--config", args.config]
     if args.out:
         words += ["--out", args.out]
+    if getattr(args, "force", False):
+        words.append("--force")
     if args.json:
         words.append("--json")
     return shlex.join(words)
@@ -142,7 +144,7 @@ def run_flow(family: DesignFamily, cfg, board, args: argparse.Namespace,
         "out": str(target),
         "steps": [],
     }
-    with atomic_output_dir(target) as staging:
+    with atomic_output_dir(target, force=getattr(args, "force", False)) as staging:
         for step in steps:
             record = _run_step(handlers[step.verb], step, cfg, board, args, staging)
             flow["steps"].append(_relocate(record, str(staging), str(target)))

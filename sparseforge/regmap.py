@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import check_identifier
 from .errors import ConfigError
+from .names import REGISTER_LANGUAGES, check_identifier
 
 __all__ = [
     "CONTROL_PORTS",
@@ -217,7 +217,9 @@ class RegisterMap:
             seen[off] = who
 
         for r in self.registers:
-            check_identifier("register name", r.name)
+            check_identifier("register name", r.name, REGISTER_LANGUAGES)
+            for bit_name in r.fields:
+                check_identifier(f"register {r.name} field name", bit_name, REGISTER_LANGUAGES)
             if r.access not in _ACCESS:
                 raise ConfigError(f"register {r.name}: access = {r.access!r}; allowed: "
                                   f"{', '.join(_ACCESS)}")
@@ -320,6 +322,8 @@ class RegisterMap:
             rmap = cls(d["kernel"], d["design"], dict(d["config"]), regs, args,
                        tuple(dict(m) for m in d["masters"]), d["control"]["addr_bits"],
                        vendor, library, version)
+        except ConfigError:  # the map's own check: its message names the field
+            raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"malformed register map: {exc!r}") from None
         if name != rmap.kernel:

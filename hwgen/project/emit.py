@@ -20,9 +20,8 @@ from pathlib import Path
 import jinja2
 
 from sparseforge.board_registry import Board, all_boards, get_board
-from sparseforge.config import check_identifier
 from sparseforge.errors import ConfigError
-from sparseforge.output_dir import atomic_output_dir
+from sparseforge.output_dir import atomic_output_dir, check_output_dir
 from sparseforge.regmap import SCHEMA, RegisterMap
 
 __all__ = ["emit_project", "emit_project_dir", "memory_targets", "overlay_ip_name",
@@ -140,17 +139,20 @@ def emit_project(rmap: RegisterMap, board: Board | str, rtl: dict[str, str],
 
 
 def emit_project_dir(out_dir: str | Path, rmap: RegisterMap, board: Board | str,
-                     rtl: dict[str, str], clock_mhz: float | None = None,
-                     **options) -> Path:
+                     rtl: dict[str, str], clock_mhz: float | None = None, *,
+                     force: bool = False, **options) -> Path:
     """Write :func:`emit_project`'s files to ``out_dir`` atomically; returns the folder.
 
     All validation and rendering happen before the first byte is written; ``out_dir``
-    is replaced as a whole (see :func:`sparseforge.output_dir.atomic_output_dir`).
-    ``options`` are :func:`emit_project`'s keyword arguments.
+    is replaced as a whole, and only if it is absent, empty or an earlier sparseforge
+    output (``force=True`` replaces another folder; some folders are never replaced:
+    see :func:`sparseforge.output_dir.atomic_output_dir`).  ``options`` are
+    :func:`emit_project`'s keyword arguments.
     """
+    check_output_dir(out_dir, force=force)
     files = emit_project(rmap, board, rtl, clock_mhz, **options)
     target = Path(out_dir)
-    with atomic_output_dir(target) as staging:
+    with atomic_output_dir(target, force=force) as staging:
         for rel, text in files.items():
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,8 +228,7 @@ def _check_map(rmap: RegisterMap) -> None:
     for field in ("vendor", "library", "version"):
         _check_safe(f"register map {field}", getattr(rmap, field))
     for r in rmap.registers:
-        for name, bit in r.fields.items():
-            check_identifier(f"register {r.name} field name", name)
+        for name, bit in r.fields.items():  # names: RegisterMap.validate
             if not isinstance(bit, int) or not 0 <= bit < 32:
                 raise ConfigError(f"register {r.name} field {name}: bit = {bit!r}; "
                                   "allowed: 0 to 31")

@@ -16,6 +16,7 @@ from sparseforge.cli import main
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.families import DesignFamily
 from sparseforge.flow import FlowStep, run_flow
+from sparseforge.output_dir import MARKER, atomic_output_dir
 from sparseforge.report import per_layer, write_report
 
 pytest.importorskip("amaranth")
@@ -178,11 +179,11 @@ def test_interrupted_flow_leaves_no_half_folder(tmp_path, capsys, monkeypatch):
 
     stub(monkeypatch, verify=interrupted)
     out = tmp_path / "flow"
-    out.mkdir()
-    (out / "earlier.txt").write_text("kept")
+    with atomic_output_dir(out) as earlier:  # an earlier run's folder, which a flow replaces
+        (earlier / "earlier.txt").write_text("kept")
     with pytest.raises(KeyboardInterrupt):
         flow(capsys, out)
-    assert [p.name for p in out.iterdir()] == ["earlier.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "earlier.txt"]
     assert no_staging_left(tmp_path)
 
 

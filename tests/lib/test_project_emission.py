@@ -32,6 +32,7 @@ from sparseforge.hwgen.project.checks import (
     check_tcl,
     verilog_ports,
 )
+from sparseforge.output_dir import MARKER
 from sparseforge.regmap import Arg
 from sparseforge.families.sat.contract import register_map
 
@@ -271,8 +272,8 @@ def test_rtl_is_validated(rtl, words):
     ({"vendor": "evil vendor"}, ["vendor", "'evil vendor'"]),
     ({"version": "1.0}"}, ["version"]),
     ({"args": (replace(RMAP.args[0], c_type="int*/}"), RMAP.args[1])}, ["c_type"]),
-    ({"registers": (replace(RMAP.registers[0], fields={"a-b": 0}), *RMAP.registers[1:])},
-     ["field name", "'a-b'"]),
+    ({"registers": (replace(RMAP.registers[0], fields={"a": 32}), *RMAP.registers[1:])},
+     ["field a", "bit = 32"]),
     ({"registers": (*RMAP.registers, replace(RMAP.registers[4], name="CMD_LIST_LO",
                                               offset=0x40))},
      ["SAT_KERNEL_CMD_LIST_LO_OFFSET"]),
@@ -329,7 +330,8 @@ def test_tcl_word_refuses_unsafe_text():
 def test_emit_project_dir_writes_atomically(tmp_path):
     out = tmp_path / "proj"
     assert emit_project_dir(out, RMAP, "u280", STUB) == out.resolve()
-    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == ALVEO_FILES
+    assert ({p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+            == ALVEO_FILES | {MARKER})
     (out / "keep.txt").write_text("old")
     with pytest.raises(ConfigError):
         emit_project_dir(out, RMAP, "u280", STUB, platform="bad platform")
@@ -449,8 +451,8 @@ def test_check_kernel_xml_follows_the_register_map():
     # A map with a second master and a 64-bit scalar: the stub and the XML follow it.
     rmap = replace(RMAP, masters=(*RMAP.masters, {"port": "m_axi_out", "data_bits": 512,
                                                   "addr_bits": 64}),
-                   args=(*RMAP.args, Arg("out", 2, 0x40, 64, "pointer", "void*", "results",
-                                         "m_axi_out"),
+                   args=(*RMAP.args, Arg("results", 2, 0x40, 64, "pointer", "void*",
+                                         "results", "m_axi_out"),
                          Arg("seed", 3, 0x4C, 64, "scalar", "uint64_t", "seed")))
     verilog = stub_verilog(rmap)
     xml = emit_project(rmap, "u280", {"sat_kernel.v": verilog})["vitis/kernel.xml"]

@@ -96,7 +96,8 @@ def test_generate_writes_deterministic_files(tmp_path, capsys):
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
                    if p.is_file())
     assert [str(f) for f in files] == [
-        "Makefile", "README.md", "blocks/sat_engine.v", "blocks/sat_engine_wgen.v",
+        ".sparseforge-output", "Makefile", "README.md", "blocks/sat_engine.v",
+        "blocks/sat_engine_wgen.v",
         "config.json", "host/sat_kernel_gemm.ipynb", "include/sat_kernel_regs.h",
         "regmap.json", "rtl/sat_kernel.v", "vivado/build_bd.tcl", "vivado/package_ip.tcl"]
     for f in files:

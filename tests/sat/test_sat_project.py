@@ -20,6 +20,7 @@ from sparseforge.cli import main
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.hwgen.project import code_cells
 from sparseforge.hwgen.project.checks import check_kernel_xml, check_references, check_tcl
+from sparseforge.output_dir import MARKER
 from sparseforge.regmap import RegisterMap
 from sparseforge.families.sat.contract import register_map
 
@@ -29,7 +30,7 @@ if str(TESTS) not in sys.path:
 
 COMMON = {"Makefile", "README.md", "config.json", "regmap.json", "rtl/sat_kernel.v",
           "include/sat_kernel_regs.h", "host/sat_kernel_gemm.ipynb", "blocks/sat_engine.v",
-          "blocks/sat_engine_wgen.v"}
+          "blocks/sat_engine_wgen.v", MARKER}
 EXPECTED = {"zcu104": COMMON | {"vivado/package_ip.tcl", "vivado/build_bd.tcl"},
             "u280": COMMON | {"vitis/kernel.xml", "vitis/package_xo.tcl", "vitis/link.cfg"}}
 

@@ -34,10 +34,12 @@ class SatConfig(DesignConfig):
         tile twice as fast, which lowers the tile period floor from
         ``max(R, C + 1)`` to about ``max(R/2, C + 2)`` (see :meth:`tile_period`).
     name : str
-        Verilog module name of the engine's top (an identifier).
+        Verilog module name of the engine's top (an identifier that no emitted
+        language reserves: :func:`sparseforge.names.check_identifier`).
     kernel_name : str
         Name of the kernel (the AXI shell's Verilog top, the Vitis kernel and the
-        Vivado IP); an identifier different from ``name``.
+        Vivado IP); an identifier as for ``name``, different from ``name`` even
+        ignoring case.
     axi_data_bits : int
         Data width of the kernel's AXI4 memory master (128, 256 or 512 bits).
     max_burst : int
@@ -78,9 +80,10 @@ class SatConfig(DesignConfig):
                               f"rows = {self.rows}")
         check_identifier("name", self.name)
         check_identifier("kernel_name", self.kernel_name)
-        if self.kernel_name == self.name:
-            raise ConfigError(f"kernel_name = {self.kernel_name!r} equals name; allowed: a "
-                              "different identifier (both are Verilog modules)")
+        if self.kernel_name.lower() == self.name.lower():  # VHDL ignores case
+            raise ConfigError(f"kernel_name = {self.kernel_name!r} equals name = {self.name!r} "
+                              "(case-insensitively, as VHDL compares them); allowed: a "
+                              "different identifier (both are modules)")
 
     @property
     def index_bits(self) -> int:

@@ -91,7 +91,7 @@ def generate(cfg: SatConfig, board, args) -> dict:
         raise ConfigError("sparseforge generate sat needs --out DIR")
     _check_fits(cfg, board)
     files = project_files(cfg, board)
-    with atomic_output_dir(Path(args.out)) as folder:
+    with atomic_output_dir(Path(args.out), force=getattr(args, "force", False)) as folder:
         for rel, text in files.items():
             path = folder / rel
             path.parent.mkdir(parents=True, exist_ok=True)
