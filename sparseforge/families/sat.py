@@ -64,7 +64,7 @@ def project_files(cfg: SatConfig, board) -> dict[str, str]:
     kind = project_kind(board)  # refuses boards without project emission before any work
     rmap = register_map(cfg)
     alveo = kind == "alveo"
-    memory = ", ".join(mem for _, mem in memory_targets(rmap, board)) if alveo else ""
+    memory = ", ".join(t.target for t in memory_targets(rmap, board)) if alveo else ""
     script = render_template(
         "notebook/sat_gemm.py.j2", kernel=rmap.kernel, title=plain_line(board.display_name),
         ip=overlay_ip_name(rmap, board), alveo=alveo, memory=memory,
