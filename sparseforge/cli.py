@@ -5,11 +5,14 @@
     sparseforge doctor [--json]
     sparseforge boards [--json]
     sparseforge boards show NAME [--json]
-    sparseforge generate DESIGN --board B [--set k=v ...] [--config F] --out DIR
-    sparseforge verify   DESIGN [--board B] [--set k=v ...] [--config F] [--json]
-    sparseforge perf     DESIGN --board B [--workload W] [--set ...] [--json]
-    sparseforge synth    DESIGN --board B [--set ...] [--json]
-    sparseforge flow     DESIGN --board B [--set ...] [--out DIR] [--json]
+    sparseforge generate DESIGN --board B [--set k=v ...] [--config F] [--size S] --out DIR
+    sparseforge verify   DESIGN [--board B] [--set k=v ...] [--config F] [--size S] [--json]
+    sparseforge perf     DESIGN --board B [--workload W] [--set ...] [--size S] [--json]
+    sparseforge synth    DESIGN --board B [--set ...] [--size S] [--json]
+    sparseforge flow     DESIGN --board B [--set ...] [--size S] [--out DIR] [--json]
+
+``--size config`` (default) works on the configuration as given, ``--size board``
+on the largest array that fits the board; every verb says which it used.
 
 Exit status: 0 success, 1 a check failed (doctor found a required tool
 missing, verification mismatched), 2 bad input (unknown board, design or
@@ -28,7 +31,10 @@ from typing import Any
 from . import __version__
 from .errors import SparseforgeError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["SIZES", "build_parser", "main"]
+
+#: ``--size``: the configuration as given, or the largest array that fits the board.
+SIZES = ("config", "board")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="design parameter; repeatable; overrides --config")
         p.add_argument("--config", help="JSON or TOML file of design parameters")
         p.add_argument("--out", help="output directory (written atomically)")
+        p.add_argument("--size", choices=SIZES, default="config",
+                       help="array size: 'config' the configuration as given (default), "
+                            "'board' the largest array that fits the board's DSPs; the same "
+                            "rule for every verb (docs/cli.md)")
         if verb in ("perf", "flow"):
             p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
         if verb in ("verify", "flow"):
