@@ -54,9 +54,9 @@ def main(argv=None) -> int:
     slowest = 0.0
     for name in workload_names():
         wl = get_workload(name)
-        arch = _best_ms(lambda: compare_step(cfg, wl, memory), args.repeat)
-        kern = _best_ms(lambda: kernel_step(cfg, wl, board), args.repeat) if has_kernel \
-            else None
+        arch = _best_ms(lambda wl=wl: compare_step(cfg, wl, memory), args.repeat)
+        kern = _best_ms(lambda wl=wl: kernel_step(cfg, wl, board), args.repeat) \
+            if has_kernel else None
         slowest = max(slowest, arch, kern or 0.0)
         print(f"| {name} | {len(wl.gemms())} | {arch:.1f} | "
               f"{'-' if kern is None else f'{kern:.1f}'} |")

@@ -36,7 +36,7 @@ __all__ = ["AMARANTH_RULES", "LintResult", "LintWarning", "Waiver", "amaranth_wa
 #: Warning rules Amaranth's Verilog backend produces by construction, with why.
 AMARANTH_RULES = {
     "WIDTHEXPAND": "Amaranth's own temporaries widen implicitly",
-    "WIDTHTRUNC": "Amaranth's own temporaries narrow implicitly (shifts, slices)",
+    "WIDTHTRUNC": "Amaranth's own temporaries narrow implicitly in shifts and slices",
     "CASEINCOMPLETE": "Amaranth's casez on FSM state has no default",
 }
 

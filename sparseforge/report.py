@@ -281,9 +281,9 @@ def _verify_blocks(r: dict) -> list:
         rows = [(x["top"], ", ".join(x["files"]), _rules(x["warnings"]) or "none",
                  _rules(x["waived"]) or "none", Link(_lint_log(x), _lint_log(x)),
                  "pass" if x["passed"] else "FAIL") for x in lint]
-        blocks += ["Verilator lint (default warnings) of every simulated top. Waived: only "
-                   "the warning classes Amaranth's Verilog backend produces by construction, "
-                   "and only in the files it wrote; any other warning fails the lint:",
+        blocks += ["Verilator lint (default warnings) of every simulated top; any warning "
+                   "no waiver covers fails it. Waivers, each only in the files named: "
+                   f"{_waivers(lint)}.",
                    Table(("top", "files", "warnings", "waived", "log", "result"), rows)]
         for x in lint:
             blocks += [f"Not waived in {x['top']}: {w}" for w in x["unwaived"]]
@@ -293,6 +293,18 @@ def _verify_blocks(r: dict) -> list:
 def _rules(counts: dict[str, int]) -> str:
     """``WIDTHEXPAND 35, WIDTHTRUNC 34``: warnings per rule."""
     return ", ".join(f"{rule} {n}" for rule, n in counts.items())
+
+
+def _waivers(lint: list[dict]) -> str:
+    """``WIDTHEXPAND in a.v, b.v (why); ...``: every waiver rule with its files."""
+    files: dict[tuple[str, str], list[str]] = {}
+    for x in lint:
+        for w in x.get("waivers", ()):
+            names = files.setdefault((w["rule"], w["why"]), [])
+            if w["file"] not in names:
+                names.append(w["file"])
+    return "; ".join(f"{rule} in {', '.join(names)} ({why})"
+                     for (rule, why), names in files.items()) or "none"
 
 
 def _lint_log(lint: dict) -> str:
@@ -394,8 +406,8 @@ def _result(flow: dict, verb: str, ok_only: bool = True) -> dict | None:
     """The result of step ``verb``: when it passed, or (``ok_only=False``) also when it
     ran and failed a check."""
     for step in flow["steps"]:
-        if step["step"] == verb and (step["status"] == "ok" or not ok_only and
-                                     step["status"] == "failed"):
+        if step["step"] == verb and (step["status"] == "ok" or (
+                not ok_only and step["status"] == "failed")):
             return step["result"]
     return None
 

@@ -305,21 +305,32 @@ def test_large_workload_plots_its_costliest_layers(tmp_path):
 
 @pytest.mark.slow
 def test_flow_end_to_end_zcu104(tmp_path, capsys):
+    """Every real step on a 2x2 1:4 array (small enough that Verilator and Yosys take
+    about a minute each on two cores)."""
     out = tmp_path / "flow"
-    code, stdout, err = flow(capsys, out, "--json")
+    code, stdout, err = flow(capsys, out, "--set", "rows=2", "--set", "cols=2", "--set", "n=1",
+                             "--set", "m=4", "--set", "acc_bits=20", "--json")
     assert code == 0, err
     summary = json.loads(stdout)
     assert [s["status"] for s in summary["steps"]] == ["ok"] * 4
     record = json.loads((out / "reports" / "flow.json").read_text())
+    emitted = json.loads((out / "project" / "config.json").read_text())["config"]
+    assert record["config"] == emitted  # one array for every step
     verify = record["steps"][1]["result"]
     assert verify["failed"] == 0 and verify["vectors"]
     assert all(v["cycles"] == v["model_cycles"] for v in verify["vectors"])
     assert [r["passed"] for r in verify["kernel"]["runs"]] == [True, True]
-    assert "kernel 2/2 command lists pass" in (out / "reports" / "index.md").read_text()
+    md = (out / "reports" / "index.md").read_text()
+    assert "kernel 2/2 command lists pass, lint 3/3 clean" in md
+    for top in ("sat_engine", "sat_engine_wgen", "sat_kernel"):
+        log = (out / "reports" / f"lint-{top}.log").read_text()
+        assert "%Warning-WIDTHEXPAND" in log and str(tmp_path) not in log
     perf = record["steps"][2]["result"]
-    assert perf["kernel"]["bdwp_cycles"] >= perf["bdwp_cycles"]  # streamed, never faster
+    assert perf["config"] == emitted
+    assert perf["kernel"]["bdwp_cycles"] >= perf["architecture"]["bdwp_cycles"]  # streamed
     synth = record["steps"][3]["result"]
-    assert synth["dsp"] > 0 and synth["lut"] > 0
+    assert synth["top"] == "sat_kernel" and synth["parts"]["engine"]["dsp"] == 4
+    assert "| resource | used | shell | engine | weight_generator |" in md
     for name in PLOTS:
         assert (out / "reports" / name).read_bytes().startswith(PNG_MAGIC)
     assert (out / "project" / "rtl" / "sat_kernel.v").is_file()

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from sparseforge.board_registry import get_board
 from sparseforge.cli import main
 from sparseforge.configs import SatConfig
 from sparseforge.sim.sat_workload import MemoryModel, compare_step
@@ -148,22 +147,32 @@ def test_generate_failure_keeps_previous_output(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
 
 
+SMALL = ("--set", "rows=2", "--set", "cols=2", "--set", "n=1", "--set", "m=4",
+         "--set", "acc_bits=20")
+
+
 @pytest.mark.slow
-def test_synth_default_config_maps_to_dsp48e2(capsys):
-    code, out, _ = run(capsys, "synth", "sat", "--board", "vcu1525", "--json")
-    assert code == 0
+def test_synth_is_the_emitted_kernel_with_its_parts_apart(capsys):
+    code, out, err = run(capsys, "synth", "sat", "--board", "zcu104", *SMALL, "--json")
+    assert code == 0, err
     est = json.loads(out)
-    cfg = SatConfig()
-    assert est["dsp"] == cfg.multipliers  # one DSP48E2 per int8 multiplier
-    assert est["lut"] > 0 and est["ff"] > 0
-    assert est["percent"]["dsp"] == pytest.approx(100 * est["dsp"] / 6840)
+    assert est["top"] == "sat_kernel"  # the kernel generate emits, not the bare engine
+    parts = est["parts"]
+    assert set(parts) == {"shell", "engine", "weight_generator"}
+    assert parts["engine"]["module"] == "sat_kernel.engine"
+    assert parts["engine"]["dsp"] == 2 * 2 * 1  # one DSP48E2 per int8 multiplier
+    assert parts["weight_generator"]["dsp"] == 0  # top-N: comparators, no multiplier
+    for key in ("lut", "ff", "dsp", "bram36", "uram"):
+        assert sum(p[key] for p in parts.values()) == est[key], key
+    for name in ("shell", "engine", "weight_generator"):
+        assert parts[name]["lut"] > 0 and parts[name]["ff"] > 0, name
+    assert est["percent"]["dsp"] == pytest.approx(100 * est["dsp"] / 1728)
+    assert "IBUF" not in est["cells"] and "OBUF" not in est["cells"]  # -noiopad
 
 
 @pytest.mark.slow
 def test_verify_cli_reports_and_passes(capsys, tmp_path):
-    code, out, _ = run(capsys, "verify", "sat", "--set", "rows=2", "--set", "cols=2",
-                       "--set", "n=1", "--set", "m=4", "--set", "acc_bits=20",
-                       "--out", str(tmp_path), "--json")
+    code, out, _ = run(capsys, "verify", "sat", *SMALL, "--out", str(tmp_path), "--json")
     assert code == 0
     rep = json.loads(out)
     assert rep["failed"] == 0 and rep["passed"] == len(rep["vectors"]) == 15
@@ -175,6 +184,17 @@ def test_verify_cli_reports_and_passes(capsys, tmp_path):
     assert not any(listed["mismatches"])
     stopped = runs["wrong N:M stops the list"]
     assert (stopped["status"], stopped["err_cmd"], stopped["cmds_done"]) == (2, 1, 1)
+    # every simulated top linted: nothing left unwaived, Amaranth's classes counted
+    lint = {x["top"]: x for x in rep["lint"]}
+    assert list(lint) == ["sat_engine", "sat_engine_wgen", "sat_kernel"]
+    assert all(x["passed"] and x["warnings"] == {} for x in lint.values())
+    assert rep["lint_warnings"] == {}
+    assert rep["lint_waived"]["WIDTHEXPAND"] > 0
+    assert set(rep["lint_waived"]) <= {"WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE",
+                                       "SYMRSVDWORD"}
+    assert lint["sat_kernel"]["waived"].get("SYMRSVDWORD") == 1  # the `interrupt` port
+    assert "%Warning-WIDTHEXPAND: sat_kernel.v:" in lint["sat_kernel"]["log"]
+    assert rep["array"]["size"] == "config"
 
 
 # --------------------------------------------------------------------------- one array size

@@ -46,7 +46,7 @@ def _array(cfg: SatConfig, board, args) -> tuple[SatConfig, dict]:
     (:func:`sparseforge.sim.sat_workload.default_config`), every other parameter as
     given.  Returns the config and ``{"rows", "cols", "size", "why"}``.
     """
-    from sparseforge.sim.sat_workload import default_config
+    from sparseforge.sim.sat_workload import DSP_FRACTION, default_config
 
     size = getattr(args, "size", None) or "config"
     fitted = default_config(board, cfg.n, cfg.m, cfg.width) if board is not None else None
@@ -69,7 +69,7 @@ def _array(cfg: SatConfig, board, args) -> tuple[SatConfig, dict]:
     sized = cfg.replace(rows=fitted.rows, cols=fitted.cols, **(
         {} if "drain_rows" in given else {"drain_rows": fitted.drain_rows}))
     why = (f"--size board: the largest power-of-two array whose {sized.multipliers} "
-           f"multipliers fit {board.name}'s {board.resources.dsp} DSPs")
+           f"multipliers fit {DSP_FRACTION:.0%} of {board.name}'s {board.resources.dsp} DSPs")
     return sized, {"rows": sized.rows, "cols": sized.cols, "size": "board", "why": why}
 
 
