@@ -23,7 +23,7 @@ from sparseforge.board_registry import Board, all_boards, get_board
 from sparseforge.config import check_identifier
 from sparseforge.errors import ConfigError
 from sparseforge.output_dir import atomic_output_dir
-from sparseforge.project_memory import DEFAULT_PS_SLAVE, MemoryTarget, memory_targets
+from sparseforge.project_memory import MemoryTarget, memory_targets
 from sparseforge.regmap import SCHEMA, RegisterMap
 
 __all__ = ["MemoryTarget", "emit_project", "emit_project_dir", "memory_targets",
@@ -347,7 +347,9 @@ def _zynq_context(rmap: RegisterMap, board: Board, clock_mhz: float | None,
                              _SAFE_VLNV_PART, "letters, digits, '_', '.', ':', '-'")
     widest = max(m["data_bits"] for m in rmap.masters)
     master = _ps_port(board, "ps_master", ps_master or DEFAULT_PS_MASTER, PS_MASTERS, 32)
-    slave = _ps_port(board, "ps_slave", ps_slave or DEFAULT_PS_SLAVE, PS_SLAVES, widest)
+    # memory_targets is the one place that says where the masters go (default HP0)
+    slave = _ps_port(board, "ps_slave", memory_targets(rmap, board, ps_slave=ps_slave)[0].target,
+                     PS_SLAVES, widest)
     return {
         "kind": "zynq", "clock_mhz": _number(clock), "board_part": board_part,
         "board_glob": f"*:{board_part.split(':')[1]}:*" if board_part.count(":") == 3 else "",
