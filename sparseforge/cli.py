@@ -5,15 +5,17 @@
     sparseforge doctor [--json]
     sparseforge boards [--json]
     sparseforge boards show NAME [--json]
-    sparseforge generate DESIGN --board B [--PARAM V ...] [--set k=v ...] [--config F] --out DIR [--force]
-    sparseforge verify   DESIGN [--board B] [--PARAM V ...] [--json]
-    sparseforge perf     DESIGN --board B [--workload W] [--PARAM V ...] [--json]
-    sparseforge synth    DESIGN --board B [--PARAM V ...] [--json]
-    sparseforge flow     DESIGN --board B [--PARAM V ...] [--out DIR] [--force] [--json]
+    sparseforge generate DESIGN --board B [--PARAM V ...] [--set k=v ...] [--config F] [--size S] --out DIR [--force]
+    sparseforge verify   DESIGN [--board B] [--PARAM V ...] [--size S] [--json]
+    sparseforge perf     DESIGN --board B [--workload W] [--PARAM V ...] [--size S] [--json]
+    sparseforge synth    DESIGN --board B [--PARAM V ...] [--size S] [--json]
+    sparseforge flow     DESIGN --board B [--PARAM V ...] [--size S] [--out DIR] [--force] [--json]
 
 ``DESIGN`` is a sub-command of each verb with one option per parameter of the
 family's config (``sparseforge generate sat --help`` lists them with their
-ranges and defaults); ``--rows 8`` is ``--set rows=8``.
+ranges and defaults); ``--rows 8`` is ``--set rows=8``.  ``--size config``
+(default) works on the configuration as given, ``--size board`` on the largest
+array that fits the board; every verb says which it used.
 
 Exit status: 0 success, 1 a check failed (doctor found a required tool
 missing, verification mismatched), 2 bad input (unknown board, design or
@@ -33,7 +35,10 @@ from sparseforge import __version__
 from sparseforge.errors import SparseforgeError
 from sparseforge.families import design_names, get_design
 
-__all__ = ["build_parser", "main"]
+__all__ = ["SIZES", "build_parser", "main"]
+
+#: ``--size``: the configuration as given, or the largest array that fits the board.
+SIZES = ("config", "board")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,7 +118,8 @@ class _DesignParser(argparse.ArgumentParser):
 
 
 #: Options every design sub-command has (a config parameter may not take these names).
-_COMMON_OPTIONS = ("board", "set", "config", "out", "force", "workload", "sim", "json", "help")
+_COMMON_OPTIONS = ("board", "set", "config", "out", "force", "size", "workload", "sim", "json",
+                   "help")
 
 
 def _add_design_parser(designs, verb: str, family) -> None:
@@ -132,6 +138,10 @@ def _add_design_parser(designs, verb: str, family) -> None:
                        "the current, home or a repository's root folder)")
     else:
         p.add_argument("--out", help="build folder (kept; files in it are overwritten)")
+    p.add_argument("--size", choices=SIZES, default="config",
+                   help="array size: 'config' the configuration as given (default), "
+                        "'board' the largest array that fits the board's DSPs; the same "
+                        "rule for every verb (docs/cli.md)")
     if verb in ("perf", "flow"):
         p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
     if verb in ("verify", "flow"):

@@ -78,6 +78,8 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--set", item]
     if args.config:
         words += ["--config", args.config]
+    if getattr(args, "size", "config") != "config":
+        words += ["--size", args.size]
     if args.out:
         words += ["--out", args.out]
     if getattr(args, "force", False):
@@ -88,7 +90,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run_flow(family: DesignFamily, cfg, board, args: argparse.Namespace,
-             steps: Sequence[FlowStep], *,
+             steps: Sequence[FlowStep], *, config_note: str | None = None,
              write_report: Callable[[dict, Path], list[str]] | None = None) -> dict:
     """Run ``steps`` of ``family`` into ``args.out`` and write the report.
 
@@ -105,6 +107,9 @@ def run_flow(family: DesignFamily, cfg, board, args: argparse.Namespace,
         :class:`FlowStep` arguments.
     steps : Sequence[FlowStep]
         The steps, in order.
+    config_note : str, optional
+        One line saying which design ``cfg`` is and why (e.g. the array size rule);
+        shown under the summary's first line and in the report's Configuration.
     write_report : callable, optional
         ``(flow, folder) -> [relative paths]``; default
         :func:`sparseforge.report.write_report`.
@@ -140,6 +145,7 @@ def run_flow(family: DesignFamily, cfg, board, args: argparse.Namespace,
         "design": family.name,
         "board": board.to_dict() if board is not None else None,
         "config": cfg.to_dict(),
+        "config_note": config_note,
         "command": command_line(args),
         "out": str(target),
         "steps": [],
@@ -230,6 +236,8 @@ def _summary(flow: dict, target: Path, files: list[str]) -> dict:
              for s in flow["steps"]]
     board = flow["board"]["name"] if flow["board"] else None
     lines = [f"sparseforge flow {flow['design']}" + (f" on {board}" if board else "")]
+    if flow.get("config_note"):
+        lines.append(f"  {flow['config_note']}")
     for s in steps:
         lines.append(f"  {s['step']:9} {s['status']:7} {s['seconds']:6.1f} s  {s['headline']}")
     if flow["failed"]:

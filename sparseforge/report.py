@@ -9,12 +9,13 @@ into ``reports/`` inside the flow folder:
 * ``cycles_per_layer.png``, ``utilisation_per_layer.png``, ``phase_time.png`` —
   matplotlib (Agg, default style), written without a ``Software`` tag so that
   the same results give byte-identical files;
+* ``lint-<top>.log`` — Verilator's lint output of each linted top (``verify``);
 * ``flow.json`` — every step's full result, wall times and error tracebacks.
 
 Everything above the last section ("Wall time") of ``index.md`` / ``index.html``
 depends only on the step results, so two runs of the same flow give the same
 text there.  The step results are read by their keys (``vectors`` for a
-regression, ``speedup`` / ``layers`` for a performance model, ``lut`` /
+regression, ``architecture`` (and ``kernel``) for a performance model, ``lut`` /
 ``percent`` for a synthesis estimate); other results are shown as key / value
 tables.  matplotlib is imported only when plots are drawn.
 """
@@ -42,9 +43,9 @@ TITLES = {"generate": "Generated project", "verify": "Verification: RTL vs golde
           "perf": "Performance: dense vs BDWP", "synth": "Synthesis estimate"}
 
 PLOTS = {
-    "cycles_per_layer.png": "Dense vs BDWP cycles per layer (FF + BP + WU)",
-    "utilisation_per_layer.png": "Multiplier utilisation per layer",
-    "phase_time.png": "Step time per phase",
+    "cycles_per_layer.png": "Architecture bound: dense vs BDWP cycles per layer (FF + BP + WU)",
+    "utilisation_per_layer.png": "Architecture bound: multiplier utilisation per layer",
+    "phase_time.png": "Architecture bound: step time per phase",
 }
 
 
@@ -111,9 +112,13 @@ def write_report(flow: dict, folder: Path) -> list[str]:
     reports.mkdir(parents=True, exist_ok=True)
     perf = _result(flow, "perf")
     written = []
-    if perf is not None and perf.get("layers"):
-        for name in _draw_plots(perf, reports):
+    if perf is not None and perf.get("architecture", {}).get("layers"):
+        for name in _draw_plots(perf["architecture"], reports):
             written.append(f"reports/{name}")
+    verify = _result(flow, "verify", ok_only=False)
+    for x in (verify or {}).get("lint") or ():
+        (reports / _lint_log(x)).write_text(x["log"])
+        written.append(f"reports/{_lint_log(x)}")
     sections = build_sections(flow, {Path(p).name for p in written})
     title = _title(flow)
     (reports / "index.md").write_text(to_markdown(title, sections))
@@ -139,18 +144,28 @@ def headline(step: dict) -> str:
         if kernel:
             ok = sum(1 for k in kernel["runs"] if k["passed"])
             text += f", kernel {ok}/{len(kernel['runs'])} command lists pass"
+        lint = r.get("lint") or []
+        if lint:
+            ok = sum(1 for x in lint if x["passed"])
+            text += f", lint {ok}/{len(lint)} clean"
         bad = [v["id"] for v in r["vectors"] if not v["passed"]]
+        bad += [f"lint {x['top']}" for x in lint if not x["passed"]]
         return text + (f"; FAIL: {', '.join(bad[:5])}" if bad else "")
-    if "speedup" in r:
-        c = r["config"]
-        return (f"{r['workload']} on a {c['rows']}x{c['cols']} array: dense "
-                f"{r['dense_ms']:.1f} ms, BDWP {r['bdwp_ms']:.1f} ms per step, "
-                f"speedup {r['speedup']:.2f}x")
+    if "architecture" in r:
+        c, a, k = r["config"], r["architecture"], r.get("kernel")
+        bound = (f"dense {a['dense_ms']:,.1f} ms, BDWP {a['bdwp_ms']:,.1f} ms, "
+                 f"{a['speedup']:.2f}x")
+        if not k:
+            return (f"{r['workload']} on a {c['rows']}x{c['cols']} array, architecture "
+                    f"bound: {bound} per step (no kernel for this board)")
+        return (f"{r['workload']} on the generated {c['rows']}x{c['cols']} kernel: dense "
+                f"{k['dense_ms']:,.1f} ms, BDWP {k['bdwp_ms']:,.1f} ms per step, speedup "
+                f"{k['speedup']:.2f}x (architecture bound: {bound})")
     if "lut" in r and "percent" in r:
         p = r["percent"]
-        return (f"LUT {r['lut']:,} ({p['lut']:.2f}%), FF {r['ff']:,} ({p['ff']:.2f}%), "
-                f"DSP {r['dsp']:,} ({p['dsp']:.2f}%), BRAM36 {r['bram36']:g} "
-                f"({p['bram36']:.2f}%)")
+        return (f"{r.get('top', 'design')}: LUT {r['lut']:,} ({p['lut']:.2f}%), FF "
+                f"{r['ff']:,} ({p['ff']:.2f}%), DSP {r['dsp']:,} ({p['dsp']:.2f}%), BRAM36 "
+                f"{r['bram36']:g} ({p['bram36']:.2f}%)")
     if "files" in r:
         return f"wrote {len(r['files'])} files into {step.get('folder') or r.get('out')}/"
     return "failed" if step["status"] == "failed" else "ok"
@@ -188,9 +203,11 @@ def _overview(flow: dict) -> Section:
 
 def _config_section(flow: dict) -> Section:
     rows = [(key, str(value)) for key, value in flow["config"].items()]
-    return Section("Configuration", [
-        f"The {flow['design']} configuration that is generated, verified and synthesised.",
-        Table(("parameter", "value"), rows)])
+    blocks: list[Any] = [f"The {flow['design']} configuration every step generates, "
+                         "verifies, predicts and synthesises."]
+    if flow.get("config_note"):
+        blocks.append(f"Used: {flow['config_note']}.")
+    return Section("Configuration", [*blocks, Table(("parameter", "value"), rows)])
 
 
 def _board_section(board: dict) -> Section:
@@ -216,7 +233,7 @@ def _step_section(step: dict, flow: dict, plots: set[str]) -> Section:
     r = step["result"]
     if "vectors" in r:
         return Section(title, _verify_blocks(r))
-    if "speedup" in r:
+    if "architecture" in r:
         return Section(title, _perf_blocks(r, flow, plots))
     if "lut" in r and "percent" in r:
         return Section(title, _synth_blocks(r, flow))
@@ -259,38 +276,85 @@ def _verify_blocks(r: dict) -> list:
                    "must stop (STATUS 2: wrong N:M):",
                    Table(("command list", "commands done", "STATUS", "cycles", "result"),
                          rows, "lrrrl")]
+    lint = r.get("lint") or []
+    if lint:
+        rows = [(x["top"], ", ".join(x["files"]), _rules(x["warnings"]) or "none",
+                 _rules(x["waived"]) or "none", Link(_lint_log(x), _lint_log(x)),
+                 "pass" if x["passed"] else "FAIL") for x in lint]
+        blocks += ["Verilator lint (default warnings) of every simulated top; any warning "
+                   "no waiver covers fails it. Waivers, each only in the files named: "
+                   f"{_waivers(lint)}.",
+                   Table(("top", "files", "warnings", "waived", "log", "result"), rows)]
+        for x in lint:
+            blocks += [f"Not waived in {x['top']}: {w}" for w in x["unwaived"]]
     return blocks
 
 
+def _rules(counts: dict[str, int]) -> str:
+    """``WIDTHEXPAND 35, WIDTHTRUNC 34``: warnings per rule."""
+    return ", ".join(f"{rule} {n}" for rule, n in counts.items())
+
+
+def _waivers(lint: list[dict]) -> str:
+    """``WIDTHEXPAND in a.v, b.v (why); ...``: every waiver rule with its files."""
+    files: dict[tuple[str, str], list[str]] = {}
+    for x in lint:
+        for w in x.get("waivers", ()):
+            names = files.setdefault((w["rule"], w["why"]), [])
+            if w["file"] not in names:
+                names.append(w["file"])
+    return "; ".join(f"{rule} in {', '.join(names)} ({why})"
+                     for (rule, why), names in files.items()) or "none"
+
+
+def _lint_log(lint: dict) -> str:
+    """File name of one lint log in ``reports/``."""
+    return f"lint-{lint['top']}.log"
+
+
 def _perf_blocks(r: dict, flow: dict, plots: set[str]) -> list:
-    c = r["config"]
+    c, a, k = r["config"], r["architecture"], r.get("kernel")
     mults = c["rows"] * c["cols"] * c["n"]
-    ms_per_cycle = 1e-3 / r["clock_mhz"]
+    ms_per_cycle = 1e-3 / a["clock_mhz"]
+    why = (r.get("array") or {}).get("why")
     blocks: list[Any] = [
         f"One training step of {r['workload']} (batch {r['batch']}), dense vs BDWP "
-        f"({c['n']}:{c['m']} sparse FF and BP GEMMs), on the performance model of a "
-        f"{c['rows']}x{c['cols']} array ({mults:,} multipliers, int{c['width']}, "
-        f"drain_rows {c['drain_rows']}) at {r['clock_mhz']:g} MHz with "
-        f"{r['bandwidth_gbs']:.1f} GB/s sustained memory bandwidth. Unless --set gives rows "
-        "or cols, this is the largest array that fits the board's DSPs, not the small "
-        "configuration above.",
-        Table(("", "dense", "BDWP"), [
-            ("step cycles", f"{r['dense_cycles']:,}", f"{r['bdwp_cycles']:,}"),
-            ("step time", f"{r['dense_ms']:.2f} ms", f"{r['bdwp_ms']:.2f} ms"),
-        ], "lrr"),
-        f"Speedup {r['speedup']:.3f}x (compute-bound limit {r['compute_bound_limit']:.2f}x).",
+        f"({c['n']}:{c['m']} sparse FF and BP GEMMs), on a {c['rows']}x{c['cols']} array "
+        f"({mults:,} multipliers, int{c['width']}, drain_rows {c['drain_rows']}) at "
+        f"{a['clock_mhz']:g} MHz" + (f": {why}." if why else "."),
     ]
     rows = []
+    if k:
+        rows.append((f"generated kernel ({k['axi_data_bits']}-bit AXI master on "
+                     f"{k['memory']})", f"{k['dense_ms']:,.2f} ms", f"{k['bdwp_ms']:,.2f} ms",
+                     f"{k['speedup']:.3f}x"))
+    rows.append((f"architecture bound ({a['bandwidth_gbs']:.1f} GB/s sustained)",
+                 f"{a['dense_ms']:,.2f} ms", f"{a['bdwp_ms']:,.2f} ms", f"{a['speedup']:.3f}x"))
+    blocks.append(Table(("step time", "dense", "BDWP", "speedup"), rows, "lrrr"))
+    if k:
+        blocks.append(
+            f"The generated kernel streams every tile's A and B records from memory through "
+            f"its one AXI master ({k['read_words_per_step']} AXI words per engine step), "
+            "weights pruned on the host. The architecture bound is the same array with its "
+            "operands buffered on chip and each read once: what the engine could do behind "
+            "on-chip reuse buffers (docs/designs/sat_kernel.md explains the gap). The rest "
+            f"of this section is the architecture bound (compute-bound limit "
+            f"{a['compute_bound_limit']:.2f}x).")
+    else:
+        blocks.append(f"No prediction of a generated kernel: {r.get('no_kernel', 'none')}. "
+                      "The rest of this section is the architecture bound (compute-bound "
+                      f"limit {a['compute_bound_limit']:.2f}x).")
+    rows = []
     for phase in ("FF", "BP", "WU"):
-        d, s = r["phase_cycles"]["dense"][phase], r["phase_cycles"]["bdwp"][phase]
+        d, s = a["phase_cycles"]["dense"][phase], a["phase_cycles"]["bdwp"][phase]
         rows.append((phase, f"{d:,}", f"{d * ms_per_cycle:.2f}", f"{s:,}",
                      f"{s * ms_per_cycle:.2f}", f"{d / s:.2f}x" if s else "-"))
     blocks.append(Table(("phase", "dense cycles", "dense ms", "BDWP cycles", "BDWP ms",
                          "speedup"), rows, "lrrrrr"))
-    bound = r["memory_bound_layers"]
+    bound = a["memory_bound_layers"]
     blocks.append(f"Memory-bound layers (BDWP): {', '.join(bound)}." if bound
                   else "Memory-bound layers (BDWP): none; every GEMM is compute-bound.")
-    short = [x for x in r["layers"] if x.get("why")]
+    short = [x for x in a["layers"] if x.get("why")]
     if short:
         more = f", the first {MAX_SHORT_LAYERS} shown" if len(short) > MAX_SHORT_LAYERS else ""
         blocks.append(f"Sparse GEMMs below 90 % of the ideal {c['m'] / c['n']:g}x speedup: "
@@ -298,32 +362,26 @@ def _perf_blocks(r: dict, flow: dict, plots: set[str]) -> list:
         blocks.append(Table(("layer", "phase", "M x K x N", "speedup", "why"), [
             (x["layer"], x["phase"], f"{x['m']}x{x['k']}x{x['n']}", f"{x['speedup']:.2f}x",
              x["why"]) for x in short[:MAX_SHORT_LAYERS]], "lllrl"))
-    k = r.get("kernel")
-    if k:
-        blocks.append(
-            f"The kernel this release generates, with the same array, streams every tile's "
-            f"A and B records from memory through one {k['axi_data_bits']}-bit AXI master "
-            f"on {k['memory']} ({k['read_words_per_step']} AXI words per engine step): "
-            f"dense {k['dense_ms']:.2f} ms, BDWP {k['bdwp_ms']:.2f} ms per step (weights pruned "
-            f"on the host), speedup "
-            f"{k['speedup']:.3f}x (docs/designs/sat_kernel.md explains the gap to the "
-            "architecture above).")
     blocks += [Image(name, alt) for name, alt in PLOTS.items() if name in plots]
     return blocks
 
 
 def _synth_blocks(r: dict, flow: dict) -> list:
     res = (flow.get("board") or {}).get("resources", {})
+    keys = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram36", "BRAM36"),
+            ("uram", "URAM"))
+    parts = r.get("parts") or {}
+    header = ("resource", "used", *parts, "available", "% of board")
     rows = []
-    for key, label in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram36", "BRAM36"),
-                       ("uram", "URAM")):
+    for key, label in keys:
         avail = res.get(key)
-        rows.append((label, _count(r[key]), f"{avail:,}" if avail is not None else "-",
-                     f"{r['percent'][key]:.2f}%"))
-    return [f"Yosys synth_xilinx -family {r.get('family', '?')} of the engine "
-            f"({r.get('top', '?')}) for {r.get('board', '?')}: an estimate before "
-            "Vivado place and route.",
-            Table(("resource", "used", "available", "% of board"), rows, "lrrr")]
+        rows.append((label, _count(r[key]), *(_count(p[key]) for p in parts.values()),
+                     f"{avail:,}" if avail is not None else "-", f"{r['percent'][key]:.2f}%"))
+    what = (f"of the generated kernel ({r.get('top', '?')}), its parts counted apart "
+            f"({', '.join(parts)})" if parts else f"of {r.get('top', '?')}")
+    return [f"Yosys synth_xilinx -family {r.get('family', '?')} {what} for "
+            f"{r.get('board', '?')}: an estimate before Vivado place and route.",
+            Table(header, rows, "l" + "r" * (len(header) - 1))]
 
 
 def _count(value: float) -> str:
@@ -344,9 +402,12 @@ def _title(flow: dict) -> str:
     return f"sparseforge flow: {flow['design']}" + (f" on {board}" if board else "")
 
 
-def _result(flow: dict, verb: str) -> dict | None:
+def _result(flow: dict, verb: str, ok_only: bool = True) -> dict | None:
+    """The result of step ``verb``: when it passed, or (``ok_only=False``) also when it
+    ran and failed a check."""
     for step in flow["steps"]:
-        if step["step"] == verb and step["status"] == "ok":
+        if step["step"] == verb and (step["status"] == "ok" or (
+                not ok_only and step["status"] == "failed")):
             return step["result"]
     return None
 

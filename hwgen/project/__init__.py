@@ -12,6 +12,7 @@ Design note: ``docs/projects.md``.
 """
 
 from .emit import (
+    MemoryTarget,
     emit_project,
     emit_project_dir,
     memory_targets,
@@ -25,6 +26,6 @@ from .emit import (
 from .notebook import code_cells, notebook_json
 from .ports import Port, kernel_ports, stub_verilog
 
-__all__ = ["Port", "code_cells", "emit_project", "emit_project_dir", "kernel_ports",
-           "memory_targets", "notebook_json", "overlay_ip_name", "plain_line", "project_kind",
-           "render_template", "stub_verilog", "supported_boards", "tcl_word"]
+__all__ = ["MemoryTarget", "Port", "code_cells", "emit_project", "emit_project_dir",
+           "kernel_ports", "memory_targets", "notebook_json", "overlay_ip_name", "plain_line",
+           "project_kind", "render_template", "stub_verilog", "supported_boards", "tcl_word"]

@@ -22,10 +22,12 @@ import jinja2
 from sparseforge.board_registry import Board, all_boards, get_board
 from sparseforge.errors import ConfigError
 from sparseforge.output_dir import atomic_output_dir, check_output_dir
+from sparseforge.project_memory import MemoryTarget, memory_targets
 from sparseforge.regmap import SCHEMA, RegisterMap
 
-__all__ = ["emit_project", "emit_project_dir", "memory_targets", "overlay_ip_name",
-           "plain_line", "project_kind", "render_template", "supported_boards", "tcl_word"]
+__all__ = ["MemoryTarget", "emit_project", "emit_project_dir", "memory_targets",
+           "overlay_ip_name", "plain_line", "project_kind", "render_template",
+           "supported_boards", "tcl_word"]
 
 #: Zynq UltraScale+ PS-PL AXI ports: board-file name -> (PSU__USE__ key, data-width key,
 #: clock pin of the ``zynq_ultra_ps_e`` cell).
@@ -43,7 +45,6 @@ PS_SLAVES = {
     "S_AXI_HP3_FPD": ("S_AXI_GP5", "SAXIGP5", "saxihp3_fpd_aclk"),
 }
 DEFAULT_PS_MASTER = "M_AXI_HPM0_FPD"
-DEFAULT_PS_SLAVE = "S_AXI_HP0_FPD"
 
 _SAFE = re.compile(r"[A-Za-z0-9_.-]+")            # platform, part, vendor, library, version
 _SAFE_VLNV_PART = re.compile(r"[A-Za-z0-9_.:-]+")  # board_part
@@ -51,7 +52,6 @@ _RTL_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]
 _RTL_SUFFIXES = (".v", ".sv", ".vh", ".svh")
 _HOST_SUFFIXES = (".ipynb", ".py", ".md")
 _C_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*( ?\*)?")
-_SP_MEMORY = re.compile(r"(HBM|DDR)\[(\d+)(?::(\d+))?\]")
 # SDAccel-era shells (2018.3 and older) cannot be linked by v++.
 _LEGACY_PLATFORM = re.compile(r"_xdma_201[0-8]\d\d_")
 
@@ -179,13 +179,6 @@ def overlay_ip_name(rmap: RegisterMap, board: Board | str) -> str:
 
 def _ip_name(rmap: RegisterMap, kind: str) -> str:
     return f"{rmap.kernel}_0" if kind == "zynq" else f"{rmap.kernel}_1"
-
-
-def memory_targets(rmap: RegisterMap, board: Board | str,
-                   sp_memory: str | None = None) -> list[tuple[str, str]]:
-    """Alveo: ``(master port, memory)`` of the link's ``sp=`` lines (``HBM[0]``, ``DDR[1]``)."""
-    board = get_board(board) if isinstance(board, str) else board
-    return [tuple(t) for t in _sp_targets(rmap, board, sp_memory)]
 
 
 def supported_boards() -> list[str]:
@@ -355,7 +348,9 @@ def _zynq_context(rmap: RegisterMap, board: Board, clock_mhz: float | None,
                              _SAFE_VLNV_PART, "letters, digits, '_', '.', ':', '-'")
     widest = max(m["data_bits"] for m in rmap.masters)
     master = _ps_port(board, "ps_master", ps_master or DEFAULT_PS_MASTER, PS_MASTERS, 32)
-    slave = _ps_port(board, "ps_slave", ps_slave or DEFAULT_PS_SLAVE, PS_SLAVES, widest)
+    # memory_targets is the one place that says where the masters go (default HP0)
+    slave = _ps_port(board, "ps_slave", memory_targets(rmap, board, ps_slave=ps_slave)[0].target,
+                     PS_SLAVES, widest)
     return {
         "kind": "zynq", "clock_mhz": _number(clock), "board_part": board_part,
         "board_glob": f"*:{board_part.split(':')[1]}:*" if board_part.count(":") == 3 else "",
@@ -375,27 +370,9 @@ def _alveo_context(rmap: RegisterMap, board: Board, clock_mhz: float | None,
     return {
         "kind": "alveo", "platform": platform, "sdx_kernel": True,
         "clock_mhz": None if clock_mhz is None else _number(_check_clock(clock_mhz)),
-        "sp": _sp_targets(rmap, board, sp_memory), "cu": _ip_name(rmap, "alveo"),
+        "sp": [(t.port, t.target) for t in memory_targets(rmap, board, sp_memory=sp_memory)],
+        "cu": _ip_name(rmap, "alveo"),
     }
-
-
-def _sp_targets(rmap: RegisterMap, board: Board, sp_memory: str | None) -> list[tuple]:
-    """``(master port, memory)`` per master for the link's ``sp=`` lines."""
-    hbm = [m for m in board.memory if m.kind.startswith("HBM") and m.attached_to == "pl"]
-    ddr = [m for m in board.memory if m.kind.startswith("DDR") and m.attached_to == "pl"]
-    banks = {"HBM": hbm[0].pseudo_channels if hbm else 0, "DDR": ddr[0].channels if ddr else 0}
-    if sp_memory is None:
-        kind = "HBM" if banks["HBM"] else "DDR"
-        return [(m["port"], f"{kind}[{i % banks[kind]}]") for i, m in enumerate(rmap.masters)]
-    match = _SP_MEMORY.fullmatch(sp_memory) if isinstance(sp_memory, str) else None
-    allowed = ", ".join(f"{k}[0..{n - 1}]" for k, n in banks.items() if n)
-    if match is None or not banks[match[1]]:
-        raise ConfigError(f"sp_memory = {sp_memory!r} for board {board.name}; allowed: "
-                          f"{allowed}, or a range HBM[i:j]")
-    low, high = int(match[2]), int(match[3] if match[3] is not None else match[2])
-    if not low <= high < banks[match[1]]:
-        raise ConfigError(f"sp_memory = {sp_memory!r}: bank out of range; allowed: {allowed}")
-    return [(m["port"], sp_memory) for m in rmap.masters]
 
 
 def _check_clock(mhz: object) -> float:

@@ -630,7 +630,8 @@ def run_on_sim_board(sources: Sequence[Path | str], top: str, scenario: str,
                      ram_base: int = 0x1000_0000, ram_bytes: int = 64 << 20,
                      ctrl_base: int = 0xA000_0000, clock_mhz: float = 100.0,
                      max_cycles: int | None = None, simulator: str = "verilator",
-                     build_args: Sequence[str] = (), waves: bool = False) -> dict:
+                     build_args: Sequence[str] = (), waves: bool = False,
+                     waivers: Sequence = ()) -> dict:
     """Build ``sources`` and run blocking ``scenario(board) -> dict`` on the simulated board.
 
     Parameters
@@ -650,8 +651,10 @@ def run_on_sim_board(sources: Sequence[Path | str], top: str, scenario: str,
     ram_base, ram_bytes, ctrl_base, clock_mhz, max_cycles :
         :class:`SimBoard` options; ``max_cycles`` bounds the simulation (a hung
         driver loop fails instead of running on).
-    simulator, build_args, waves :
-        As for :func:`~sparseforge.sim.cocotb_runner.run_cocotb`.
+    simulator, build_args, waves, waivers :
+        As for :func:`~sparseforge.sim.lib.cocotb_runner.run_cocotb` (``waivers``: the
+        lint rules waived per generated file, e.g.
+        :func:`~sparseforge.sim.lib.verilator_lint.amaranth_waivers`).
 
     Returns
     -------
@@ -686,7 +689,7 @@ def run_on_sim_board(sources: Sequence[Path | str], top: str, scenario: str,
         run_cocotb(sources=sources, toplevel=top, test_module=__name__,
                    build_dir=build_dir / f"sim_{simulator}", test_dir=run_dir,
                    simulator=simulator, extra_env=_sim_env(scenario, spec_path),
-                   build_args=build_args, waves=waves)
+                   build_args=build_args, waves=waves, waivers=waivers)
     except SystemExit as exc:  # cocotb's runner exits when the simulator fails under pytest
         crash = f"the simulator exited with {exc.code}"
     else:

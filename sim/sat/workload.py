@@ -33,6 +33,7 @@ from sparseforge.workloads import Gemm, Workload
 from sparseforge.sim.sat.engine_perf import gemm_timing
 
 __all__ = [
+    "DSP_FRACTION",
     "GemmPerf",
     "MemoryModel",
     "StepPerf",
@@ -42,6 +43,10 @@ __all__ = [
 ]
 
 MODES = ("dense", "bdwp")
+
+#: Share of the board's DSP slices :func:`default_config` fills with multipliers (the
+#: rest is left to the shell, the address arithmetic and the user's own logic).
+DSP_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class StepPerf:
 
 
 def default_config(board: Board, n: int = 2, m: int = 8, width: int = 8,
-                   dsp_fraction: float = 0.8) -> SatConfig:
+                   dsp_fraction: float = DSP_FRACTION) -> SatConfig:
     """The largest power-of-two array (rows >= cols, each <= 64) whose ``rows*cols*n``
     multipliers fit ``dsp_fraction`` of the board's DSPs (one DSP per multiplier),
     draining two result rows per beat when rows is even."""

@@ -105,10 +105,13 @@ def built(tmp_path_factory):
 
 def _run(built, key, scenario, **params):
     from sparseforge.sim.lib.board import run_on_sim_board
+    from sparseforge.sim.lib.verilator_lint import amaranth_waivers
+    from sparseforge.sim.sat.verify import KERNEL_WAIVERS
 
     cfg, src = built[key]
     return run_on_sim_board([src], cfg.kernel_name, f"sat_board_scenarios:{scenario}",
                             src.parent / "build", regmap=register_map(cfg), params=params,
+                            waivers=amaranth_waivers(src, KERNEL_WAIVERS),
                             max_cycles=2_000_000)
 
 

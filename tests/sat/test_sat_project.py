@@ -117,6 +117,8 @@ def test_generate_refuses_boards_without_projects(tmp_path, capsys):
 def test_emitted_notebook_runs_on_the_simulated_board(projects, tmp_path, sets):
     from sparseforge.hwgen.sat.kernel import kernel_verilog
     from sparseforge.sim.lib.board import run_on_sim_board
+    from sparseforge.sim.lib.verilator_lint import amaranth_waivers
+    from sparseforge.sim.sat.verify import KERNEL_WAIVERS
 
     project = tmp_path / "zcu104"
     shutil.copytree(_generate(tmp_path, "zcu104", *sets) if sets else projects["zcu104"],
@@ -130,6 +132,8 @@ def test_emitted_notebook_runs_on_the_simulated_board(projects, tmp_path, sets):
                            regmap=project / "regmap.json",
                            params={"project": str(project), "notebook": "sat_kernel_gemm.ipynb",
                                    "ip": "sat_kernel_0"},
+                           waivers=amaranth_waivers(project / "rtl/sat_kernel.v",
+                                                    KERNEL_WAIVERS),
                            max_cycles=5_000_000)
     assert res["opened"] == ["../output/sat_kernel.bit"]
     assert res["driver"] == "SatDriver_sat_kernel" and res["c_shape"] == [64, 48]

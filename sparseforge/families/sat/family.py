@@ -36,6 +36,53 @@ def _check_fits(cfg: SatConfig, board) -> None:
             f"{board.resources.dsp} (reduce rows, cols or n)")
 
 
+def _array(cfg: SatConfig, board, args) -> tuple[SatConfig, dict]:
+    """The array every verb of a command line uses, and why (``docs/cli.md``, "Array size").
+
+    ``--size config`` (the default): the configuration as given (defaults, then
+    ``--config``, then ``--set``), so ``generate``, ``verify``, ``perf`` and ``synth``
+    work on the same design.  ``--size board``: rows, cols (and drain_rows, unless
+    given) of the largest array that fits the board's DSPs
+    (:func:`sparseforge.sim.sat_workload.default_config`), every other parameter as
+    given.  Returns the config and ``{"rows", "cols", "size", "why"}``.
+    """
+    from sparseforge.sim.sat.workload import DSP_FRACTION, default_config
+
+    size = getattr(args, "size", None) or "config"
+    fitted = default_config(board, cfg.n, cfg.m, cfg.width) if board is not None else None
+    if size == "config":
+        why = "the configuration as given by the defaults, --config and --set"
+        if fitted is not None and (fitted.rows, fitted.cols) != (cfg.rows, cfg.cols):
+            why += (f"; --size board would give {fitted.rows}x{fitted.cols}, the largest "
+                    f"array that fits {board.name}'s DSPs")
+        return cfg, {"rows": cfg.rows, "cols": cfg.cols, "size": "config", "why": why}
+    if size != "board":
+        raise ConfigError(f"--size {size}; allowed: config, board")
+    if fitted is None:
+        raise ConfigError("--size board sizes the array to a board: it needs --board")
+    given = SatConfig.given_keys(getattr(args, "sets", ()), getattr(args, "config", None))
+    clash = sorted(given & {"rows", "cols"})
+    if clash:
+        raise ConfigError(f"--size board sets rows and cols from the board, but "
+                          f"{' and '.join(clash)} {'is' if len(clash) == 1 else 'are'} given "
+                          "too; drop them, or use --size config")
+    sized = cfg.replace(rows=fitted.rows, cols=fitted.cols, **(
+        {} if "drain_rows" in given else {"drain_rows": fitted.drain_rows}))
+    why = (f"--size board: the largest power-of-two array whose {sized.multipliers} "
+           f"multipliers fit {DSP_FRACTION:.0%} of {board.name}'s {board.resources.dsp} DSPs")
+    return sized, {"rows": sized.rows, "cols": sized.cols, "size": "board", "why": why}
+
+
+def _array_line(cfg: SatConfig, array: dict) -> str:
+    """``4x4 array, 2:8, int8, 32 multipliers: why``: the first thing every verb says."""
+    return (f"{cfg.rows}x{cfg.cols} array, {cfg.n}:{cfg.m}, int{cfg.width}, "
+            f"{cfg.multipliers} multipliers: {array['why']}")
+
+
+#: The parts ``synth`` counts apart: part name -> submodule of the kernel
+#: (``hwgen/sat/kernel.py``); everything else is the AXI shell.
+KERNEL_PARTS = {"engine": "engine", "weight_generator": "wgen"}
+
 #: The SAT kernel's PYNQ driver, named in the project README.
 DRIVER = "sparseforge.host.sat:SatDriver"
 
@@ -64,7 +111,7 @@ def project_files(cfg: SatConfig, board) -> dict[str, str]:
     kind = project_kind(board)  # refuses boards without project emission before any work
     rmap = register_map(cfg)
     alveo = kind == "alveo"
-    memory = ", ".join(mem for _, mem in memory_targets(rmap, board)) if alveo else ""
+    memory = ", ".join(t.target for t in memory_targets(rmap, board)) if alveo else ""
     script = render_template(
         "notebook/sat_gemm.py.j2", kernel=rmap.kernel, title=plain_line(board.display_name),
         ip=overlay_ip_name(rmap, board), alveo=alveo, memory=memory,
@@ -89,6 +136,7 @@ def generate(cfg: SatConfig, board, args) -> dict:
     board = _need_board(board, "generate")
     if not args.out:
         raise ConfigError("sparseforge generate sat needs --out DIR")
+    cfg, array = _array(cfg, board, args)
     _check_fits(cfg, board)
     files = project_files(cfg, board)
     with atomic_output_dir(Path(args.out), force=getattr(args, "force", False)) as folder:
@@ -97,7 +145,9 @@ def generate(cfg: SatConfig, board, args) -> dict:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(text.encode("utf-8"))
     return {"out": str(Path(args.out)), "files": sorted(files), "multipliers": cfg.multipliers,
-            "text": f"wrote {len(files)} files to {args.out}: {', '.join(sorted(files))}"}
+            "array": array,
+            "text": f"{_array_line(cfg, array)}\nwrote {len(files)} files to {args.out}: "
+                    f"{', '.join(sorted(files))}"}
 
 
 def kernel_runs(cfg: SatConfig) -> list[dict]:
@@ -122,6 +172,7 @@ def verify(cfg: SatConfig, board, args) -> dict:
         run_wgen_regression,
     )
 
+    cfg, array = _array(cfg, board, args)
     if board is not None:
         _check_fits(cfg, board)
     with tempfile.TemporaryDirectory(prefix="sparseforge-verify-") as tmp:
@@ -129,7 +180,10 @@ def verify(cfg: SatConfig, board, args) -> dict:
         report = run_regression(cfg, folder, simulator=args.sim)
         wgen = run_wgen_regression(cfg, folder, simulator=args.sim)
         kernel = run_kernel_runs(cfg, folder / "kernel", kernel_runs(cfg), simulator=args.sim)
-    lines = [f"{'vector':18} {'Mg':>4} {'K':>4} {'Ng':>4}  {'cycles':>7} {'model':>7}  result"]
+    lint = [r["lint"] for r in (report, wgen, kernel) if r.get("lint")]
+    lint_failed = sum(1 for x in lint if not x["passed"])
+    lines = [_array_line(cfg, array),
+             f"{'vector':18} {'Mg':>4} {'K':>4} {'Ng':>4}  {'cycles':>7} {'model':>7}  result"]
     for v in report["vectors"]:
         lines.append(f"{v['id']:18} {v['mg']:4} {v['k']:4} {v['ng']:4}  {v['cycles']:7} "
                      f"{v['model_cycles']:7}  {'pass' if v['passed'] else 'FAIL'}")
@@ -144,62 +198,97 @@ def verify(cfg: SatConfig, board, args) -> dict:
                 f"{r['cmds_done']} commands bit-exact")
         lines.append(f"kernel {r['id']:24} {what} in {r['cycles']} cycles  "
                      f"{'pass' if r['passed'] else 'FAIL'}")
+    for x in lint:
+        lines.append(f"lint {x['top']:24} {_rule_counts(x['warnings']) or 'no warnings'}; "
+                     f"waived in {', '.join(x['files'])} (Amaranth output): "
+                     f"{_rule_counts(x['waived']) or 'none'}  "
+                     f"{'pass' if x['passed'] else 'FAIL'}")
+        lines += [f"  {w}" for w in x["unwaived"]]
     lines.append(f"engine: {report['passed']} passed, {report['failed']} failed; weight "
                  f"generator: {len(wgen['cases']) - wgen['failed']} passed, {wgen['failed']} "
                  f"failed; kernel: {len(kernel['runs']) - k_failed} passed, {k_failed} failed; "
+                 f"lint: {len(lint) - lint_failed} passed, {lint_failed} failed; "
                  f"RTL simulation {report['cycles_per_second']:.0f} cycles/s ({args.sim})")
+    for part in (wgen, kernel):
+        part.pop("lint", None)
     report["weight_generator"] = wgen
     report["kernel"] = kernel
-    report["failed"] += wgen["failed"] + k_failed
-    report.pop("lint", None)
+    report["lint"] = lint
+    report["lint_warnings"] = _sum_counts(x["warnings"] for x in lint)
+    report["lint_waived"] = _sum_counts(x["waived"] for x in lint)
+    report["array"] = array
+    report["failed"] += wgen["failed"] + k_failed + lint_failed
     report["text"] = "\n".join(lines)
     return report
 
 
+def _rule_counts(counts: dict[str, int]) -> str:
+    """``WIDTHEXPAND 35, WIDTHTRUNC 34`` (empty for no warnings)."""
+    return ", ".join(f"{rule} {n}" for rule, n in counts.items())
+
+
+def _sum_counts(many) -> dict[str, int]:
+    """Warnings per rule summed over several lint results."""
+    out: dict[str, int] = {}
+    for counts in many:
+        for rule, n in counts.items():
+            out[rule] = out.get(rule, 0) + n
+    return dict(sorted(out.items()))
+
+
 def perf(cfg: SatConfig, board, args) -> dict:
-    """One training step, dense vs BDWP, on a workload and board."""
+    """One training step, dense vs BDWP: the generated kernel first, the architecture
+    bound beside it, on the array of :func:`_array`.
+
+    Returns ``workload``, ``batch``, ``board``, ``config``, ``array``, ``clock_mhz``,
+    ``kernel`` (:func:`~sparseforge.sim.sat_kernel_workload.kernel_step`, or ``None``
+    with ``no_kernel`` saying why for a board without a project) and ``architecture``
+    (:func:`~sparseforge.sim.sat_workload.compare_step`: per-layer rows, phases,
+    memory-bound layers).
+    """
     from sparseforge.hwgen.project import project_kind
     from sparseforge.sim.sat.kernel_workload import kernel_step
-    from sparseforge.sim.sat.workload import MemoryModel, compare_step, default_config
+    from sparseforge.sim.sat.workload import MemoryModel, compare_step
     from sparseforge.workloads import get_workload
 
     board = _need_board(board, "perf")
-    given = SatConfig.given_keys(args.sets, args.config)
-    if not {"rows", "cols"} & given:
-        cfg = default_config(board, cfg.n, cfg.m, cfg.width).replace(
-            **{k: v for k, v in cfg.to_dict().items() if k in given})
+    cfg, array = _array(cfg, board, args)
     _check_fits(cfg, board)
     try:
         workload = get_workload(args.workload or DEFAULT_WORKLOAD)
     except KeyError as exc:
         raise SparseforgeError(str(exc).strip("\"'")) from None
-    result = compare_step(cfg, workload, MemoryModel.for_board(board))
-    result["board"] = board.name
+    arch = compare_step(cfg, workload, MemoryModel.for_board(board))
+    result = {"workload": workload.name, "batch": workload.batch, "board": board.name,
+              "config": cfg.to_dict(), "array": array, "clock_mhz": arch["clock_mhz"]}
     try:
         project_kind(board)
-    except ConfigError:  # no project for this board, so no kernel to predict
-        kernel = None
+    except ConfigError as exc:  # no project for this board, so no kernel to predict
+        kernel, result["no_kernel"] = None, str(exc)
     else:
         kernel = kernel_step(cfg, workload, board)
     result["kernel"] = kernel
-    lines = [
-        f"{workload.name} (batch {workload.batch}) on {board.name}: {cfg.rows}x{cfg.cols} "
-        f"array, {cfg.n}:{cfg.m}, {cfg.multipliers} multipliers, {result['clock_mhz']:g} MHz, "
-        f"{result['bandwidth_gbs']:.1f} GB/s sustained",
-        f"dense step {result['dense_cycles']:,} cycles ({result['dense_ms']:.2f} ms), "
-        f"BDWP step {result['bdwp_cycles']:,} cycles ({result['bdwp_ms']:.2f} ms): "
-        f"speedup {result['speedup']:.3f}x (compute-bound limit "
-        f"{result['compute_bound_limit']:.2f}x)",
-        f"memory-bound layers (BDWP): {len(result['memory_bound_layers'])}",
-    ]
+    result["architecture"] = arch
+    lines = [f"{workload.name} (batch {workload.batch}) on {board.name} at "
+             f"{arch['clock_mhz']:g} MHz: {_array_line(cfg, array)}"]
     if kernel:
         lines.append(
-            f"this release's kernel (records streamed per tile, one {cfg.axi_data_bits}-bit "
-            f"AXI master on {kernel['memory']}, {kernel['read_words_per_step']} words per "
-            f"step): dense {kernel['dense_ms']:.2f} ms, BDWP {kernel['bdwp_ms']:.2f} ms "
-            f"(weights pruned on the host), speedup {kernel['speedup']:.3f}x")
-    lines.append("layers short of the sparse limit:")
-    short = [r for r in result["layers"] if r["why"]]
+            f"generated kernel ({cfg.kernel_name}: operands streamed per tile through one "
+            f"{cfg.axi_data_bits}-bit AXI master on {kernel['memory']}, "
+            f"{kernel['read_words_per_step']} words per engine step; weights pruned on the "
+            f"host): dense {kernel['dense_ms']:,.2f} ms, BDWP {kernel['bdwp_ms']:,.2f} ms "
+            f"per step, speedup {kernel['speedup']:.3f}x")
+    else:
+        lines.append(f"generated kernel: no prediction, {result['no_kernel']}")
+    lines += [
+        f"architecture bound (operands buffered on chip, each read once; "
+        f"{arch['bandwidth_gbs']:.1f} GB/s sustained): dense {arch['dense_ms']:,.2f} ms, "
+        f"BDWP {arch['bdwp_ms']:,.2f} ms per step, speedup {arch['speedup']:.3f}x "
+        f"(compute-bound limit {arch['compute_bound_limit']:.2f}x); "
+        f"{len(arch['memory_bound_layers'])} memory-bound layers (BDWP)",
+        "layers short of the sparse limit (architecture bound):",
+    ]
+    short = [r for r in arch["layers"] if r["why"]]
     for r in short[:20]:
         lines.append(f"  {r['layer']} {r['phase']}: {r['speedup']:.2f}x — {r['why']}")
     if len(short) > 20:
@@ -209,24 +298,32 @@ def perf(cfg: SatConfig, board, args) -> dict:
 
 
 def synth(cfg: SatConfig, board, args) -> dict:
-    """YoWASP synth_xilinx estimate of the engine for the board."""
-    from sparseforge.hwgen.sat.emit import engine_verilog
+    """YoWASP synth_xilinx estimate of the kernel ``generate`` emits, its parts apart:
+    the AXI shell, the engine and the weight generator."""
+    from sparseforge.hwgen.sat.kernel import kernel_verilog
     from sparseforge.hwgen.synth import synth_estimate
 
     board = _need_board(board, "synth")
+    cfg, array = _array(cfg, board, args)
     _check_fits(cfg, board)
     if board.device.synth_family is None:
         raise ConfigError(f"board {board.name} is {board.device.architecture}: Yosys "
                           "synth_xilinx has no family for it; synthesis estimates cover "
                           "UltraScale+ boards")
-    est = synth_estimate(engine_verilog(cfg), cfg.name, board).to_dict()
+    parts = {name: f"{cfg.kernel_name}.{sub}" for name, sub in KERNEL_PARTS.items()}
+    est = synth_estimate(kernel_verilog(cfg), cfg.kernel_name, board, parts,
+                         rest="shell").to_dict()
     est["board"] = board.name
-    p = est["percent"]
-    est["text"] = (f"{cfg.name} ({cfg.rows}x{cfg.cols}, {cfg.n}:{cfg.m}, int{cfg.width}) on "
-                   f"{board.name} [{est['family']}]: LUT {est['lut']:,} ({p['lut']:.2f}%), "
-                   f"FF {est['ff']:,} ({p['ff']:.2f}%), DSP48E2 {est['dsp']:,} "
-                   f"({p['dsp']:.2f}%), BRAM36 {est['bram36']:g} ({p['bram36']:.2f}%), "
-                   f"URAM {est['uram']} ({p['uram']:.2f}%); {est['seconds']:.1f} s")
+    est["array"] = array
+    lines = [_array_line(cfg, array),
+             f"{cfg.kernel_name} on {board.name} [{est['family']}], {est['seconds']:.1f} s:"]
+    for name, x in (("kernel", est), *est["parts"].items()):
+        p = x["percent"]
+        lines.append(f"  {name:17} LUT {x['lut']:>7,} ({p['lut']:5.2f}%)  FF {x['ff']:>7,} "
+                     f"({p['ff']:5.2f}%)  DSP48E2 {x['dsp']:>5,} ({p['dsp']:5.2f}%)  "
+                     f"BRAM36 {x['bram36']:>5g} ({p['bram36']:5.2f}%)  URAM {x['uram']:>3} "
+                     f"({p['uram']:5.2f}%)")
+    est["text"] = "\n".join(lines)
     return est
 
 
@@ -240,6 +337,7 @@ def flow(cfg: SatConfig, board, args) -> dict:
     from sparseforge.workloads import get_workload
 
     board = _need_board(board, "flow")
+    cfg, array = _array(cfg, board, args)  # each step applies the same rule to the same args
     _check_fits(cfg, board)
     if board.device.synth_family is None:
         raise ConfigError(f"board {board.name} is {board.device.architecture}: the flow's "
@@ -253,7 +351,7 @@ def flow(cfg: SatConfig, board, args) -> dict:
              FlowStep("verify", args={"sim": getattr(args, "sim", None) or "verilator"}),
              FlowStep("perf", args={"workload": workload}),
              FlowStep("synth"))
-    return run_flow(FAMILY, cfg, board, args, steps)
+    return run_flow(FAMILY, cfg, board, args, steps, config_note=_array_line(cfg, array))
 
 
 FAMILY = DesignFamily(
