@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="replace --out even if sparseforge did not write it (never "
                            "the current, home or a repository's root folder)")
         else:
-            p.add_argument("--out", help="build folder (kept; files in it are overwritten)")
+            p.add_argument("--out", help="verify: build folder (kept; the files the run "
+                           "writes in it are overwritten)")
         if verb in ("perf", "flow"):
             p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
         if verb in ("verify", "flow"):
