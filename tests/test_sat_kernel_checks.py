@@ -1,0 +1,240 @@
+"""SAT kernel hardening: descriptor fields checked, one layout table, legal AXI bursts
+whatever the burst blocks are given, a registered reset and reset-less datapath
+registers (issue 10 part B, defects 2-5 and 13).
+
+The kernel-level runs (bad addresses, a read error on the descriptor fetch) are in
+``tests/test_sat_kernel.py::_runs``; the record-FIFO overflow run is the slow test at
+the end of this file.
+"""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sparseforge.configs import SatConfig
+from sparseforge.errors import ConfigError
+from sparseforge.sat_kernel import (
+    DESC_BYTES,
+    DESC_FIELDS,
+    ERRORS,
+    STATUS,
+    STATUS_CODES,
+    Descriptor,
+    descriptor_table,
+    register_map,
+    status_table,
+)
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "designs" / "sat_kernel.md"
+GOOD = Descriptor("bp", 2, 8, 17, 3, 5, 0x1_2345_6780, 0x40, 0xFFFF_FFFF_FFFF_FFC0, 544, 96)
+
+# --------------------------------------------------------------------------- descriptor
+
+
+@pytest.mark.parametrize(("field", "value", "match"), [
+    ("n", 258, r"descriptor n = 258; allowed: 0 to 255 \(8-bit field\)"),
+    ("m", 65536, r"descriptor m = 65536; allowed: 0 to 255 \(8-bit field\)"),
+    ("m", -1, r"descriptor m = -1; allowed: 0 to 255"),
+    ("steps", 1 << 32, r"descriptor steps = 4294967296; allowed: 0 to 4294967295 "
+     r"\(32-bit field\)"),
+    ("row_tiles", 2.0, r"descriptor row_tiles = 2.0; allowed: an integer 0 to 4294967295"),
+    ("col_tiles", True, r"descriptor col_tiles = True; allowed: an integer"),
+    ("a_addr", 1 << 64, r"descriptor a_addr = 0x10000000000000000; allowed: 0 to "
+     r"0xffffffffffffffff \(64-bit field\)"),
+    ("b_stride", -64, r"descriptor b_stride = -64; allowed: 0 to 4294967295"),
+    ("op", "sparse", r"descriptor op = 'sparse'; allowed: dense, ff, bp, wgen_row, wgen_col"),
+])
+def test_descriptor_pack_checks_every_field(field, value, match):
+    """Defect 4: n = 258 packed as n = 2, m = 65536 raised struct.error."""
+    bad = dataclasses.replace(GOOD, **{field: value})
+    with pytest.raises(ConfigError, match=match):
+        bad.pack()
+
+
+def test_descriptor_layout_is_the_field_table():
+    """Hand-written bytes of one descriptor (the wire format, stated independently)."""
+    raw = GOOD.pack()
+    want = bytes([3, 2, 8, 0]) + (17).to_bytes(4, "little") + (3).to_bytes(4, "little") + \
+        (5).to_bytes(4, "little") + (0x1_2345_6780).to_bytes(8, "little") + \
+        (0x40).to_bytes(8, "little") + (0xFFFF_FFFF_FFFF_FFC0).to_bytes(8, "little") + \
+        (544).to_bytes(4, "little") + (96).to_bytes(4, "little") + bytes(16)
+    assert raw == want and len(raw) == DESC_BYTES
+    assert Descriptor.unpack(raw) == GOOD
+    assert Descriptor.unpack(b"\x09" + raw[1:]).op == "0x09"
+    with pytest.raises(ValueError, match="a descriptor is 64 bytes; got 63"):
+        Descriptor.unpack(raw[:63])
+    # the table covers words 0-11 without overlaps, every field inside the 64 bytes
+    spans = sorted((f.offset, f.offset + f.bits) for f in DESC_FIELDS)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert spans[-1][1] <= DESC_BYTES * 8
+    assert {f.name for f in DESC_FIELDS} == {f.name for f in dataclasses.fields(Descriptor)}
+
+
+def test_docs_hold_the_descriptor_and_status_tables():
+    text = DOC.read_text()
+    assert descriptor_table() in text
+    assert status_table() in text
+
+
+def test_status_codes_reach_the_regmap_header_and_driver_messages():
+    from sparseforge.hwgen.project.emit import emit_project
+    from sparseforge.regmap import RegisterMap
+
+    assert [s.code for s in STATUS_CODES] == list(range(1, len(STATUS_CODES) + 1))
+    assert STATUS["BAD_ADDRESS"] == 6 and STATUS["FIFO_OVERFLOW"] == 7
+    assert ERRORS == {s.code: s.message for s in STATUS_CODES}
+    rmap = register_map(SatConfig())
+    assert RegisterMap.from_json(rmap.to_json()) == rmap
+    values = rmap.register("STATUS").values
+    assert [(n, v) for n, v, _ in values] == [(s.name, s.code) for s in STATUS_CODES]
+    header = emit_project(rmap, "zcu104", {"sat_kernel.v": "module sat_kernel;\nendmodule\n"}
+                          )["include/sat_kernel_regs.h"]
+    for s in STATUS_CODES:
+        assert re.search(rf"#define SAT_KERNEL_STATUS_{s.name}\s+{s.code}u\s", header), s.name
+    regs = tuple(dataclasses.replace(r, values=(("BAD", -1, "x"),)) if r.name == "STATUS"
+                 else r for r in rmap.registers)
+    with pytest.raises(ConfigError, match="register STATUS value BAD = -1"):
+        RegisterMap(rmap.kernel, rmap.design, rmap.config, regs, rmap.args, rmap.masters)
+
+
+def test_rtl_uses_no_literal_status_codes_or_descriptor_words():
+    """The kernel RTL reads STATUS names and DESC_FIELDS, not numbers it re-types."""
+    src = (Path(__file__).resolve().parents[1] / "hwgen" / "shell" / "sat_kernel.py"
+           ).read_text()
+    assert not re.search(r"status\.eq\([1-9]", src)
+    assert not re.search(r"axi_err\.eq\(\d", src)
+    assert "dword(" not in src
+
+
+# --------------------------------------------------------------------------- burst blocks
+
+
+def _check_burst(addr: int, beats: int, size: int, burst: int, word_bytes: int,
+                 max_burst: int) -> None:
+    """The AXI4 rules an INCR burst of this master must keep (asserts)."""
+    assert addr % word_bytes == 0, f"burst at {addr:#x} not aligned to {word_bytes} bytes"
+    assert 1 <= beats <= min(max_burst, 256), f"burst of {beats} beats at {addr:#x}"
+    assert addr // 4096 == (addr + beats * word_bytes - 1) // 4096, \
+        f"burst of {beats} beats at {addr:#x} crosses 4 KiB"
+    assert (size, burst) == (word_bytes.bit_length() - 1, 1)
+
+
+READ_CASES = [(128, 64, 0x1FF8, 300), (128, 256, 0x1FF8, 1), (128, 256, 0x0FFF, 600),
+              (256, 16, 0x0003, 40), (512, 256, 0x2FFF_FFC1, 200),
+              (512, 8, 0xFFFF_FFFF_FFFF_FFF8, 3), (128, 64, 0x0000, 0),
+              (128, 64, 0x0FC0, 300)]  # the last two: aligned (passed before the fix too)
+
+
+@pytest.mark.parametrize(("data_bits", "max_burst", "addr", "words"), READ_CASES)
+def test_burst_reader_never_issues_an_illegal_burst(data_bits, max_burst, addr, words):
+    """Defect 2: at 0x1FF8 (128-bit words) the reader issued arlen = 255 at 0x1FF8 for
+    ever, across 4 KiB.  An unaligned address is taken as its word's (low bits
+    ignored); every burst is legal; exactly ``words`` beats come back, in order."""
+    from amaranth.sim import Simulator
+
+    from sparseforge.hwgen.shell.axi_master import BurstReader
+
+    wb = data_bits // 8
+    dut = BurstReader(data_bits, max_burst, tags=4)
+    bursts, beats_out = [], []
+    start = addr // wb * wb
+
+    async def tb(ctx):
+        ctx.set(dut.bus.arready, 1)
+        ctx.set(dut.req.payload.addr, addr)
+        ctx.set(dut.req.payload.words, words)
+        ctx.set(dut.req.payload.tag, 2)
+        ctx.set(dut.req.valid, 1)
+        await ctx.tick().until(dut.req.ready)
+        ctx.set(dut.req.valid, 0)
+        queue = []  # (word address, last) of beats the slave owes
+        for _ in range(4 * words + 40):
+            if queue:  # R beats of earlier cycles' bursts, one a cycle
+                a, last = queue.pop(0)
+                ctx.set(dut.bus.rvalid, 1)
+                ctx.set(dut.bus.rdata, a & ((1 << data_bits) - 1))
+                ctx.set(dut.bus.rlast, last)
+            else:
+                ctx.set(dut.bus.rvalid, 0)
+            if ctx.get(dut.bus.arvalid):
+                a, n = ctx.get(dut.bus.araddr), ctx.get(dut.bus.arlen) + 1
+                _check_burst(a, n, ctx.get(dut.bus.arsize), ctx.get(dut.bus.arburst), wb,
+                             max_burst)
+                bursts.append((a, n))
+                queue += [(a + i * wb, i == n - 1) for i in range(n)]
+                assert len(bursts) <= words, "more bursts than words: livelock"
+            if ctx.get(dut.out_valid):
+                assert ctx.get(dut.out_tag) == 2
+                beats_out.append(ctx.get(dut.out_data))
+            await ctx.tick()
+            if not queue and ctx.get(dut.idle) and len(beats_out) == words:
+                break
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert sum(n for _, n in bursts) == words
+    want = [(start + i * wb) % (1 << 64) for i in range(words)]
+    assert [a for a, n in bursts for a in [a + i * wb for i in range(n)]] == want
+    assert beats_out == [a & ((1 << data_bits) - 1) for a in want]
+
+
+@pytest.mark.parametrize(("data_bits", "max_burst", "addr", "words"), READ_CASES)
+def test_burst_writer_never_issues_an_illegal_burst(data_bits, max_burst, addr, words):
+    """The writer's twin of the reader test: legal AW bursts, WLAST on each burst's
+    last beat, every word written once at its (aligned) address, idle at the end."""
+    from amaranth.sim import Simulator
+
+    from sparseforge.hwgen.shell.axi_master import BurstWriter
+
+    wb = data_bits // 8
+    dut = BurstWriter(data_bits, max_burst)
+    bursts, written = [], []
+    start = addr // wb * wb
+
+    async def tb(ctx):
+        ctx.set(dut.bus.awready, 1)
+        ctx.set(dut.bus.wready, 1)
+        ctx.set(dut.job.payload.addr, addr)
+        ctx.set(dut.job.payload.words, words)
+        ctx.set(dut.job.valid, 1)
+        await ctx.tick().until(dut.job.ready)
+        ctx.set(dut.job.valid, 0)
+        sent, current, responses = 0, [], 0
+        for _ in range(4 * words + 60):
+            ctx.set(dut.data.valid, sent < words)
+            ctx.set(dut.data.payload, sent)
+            ctx.set(dut.bus.bvalid, responses > 0)
+            if ctx.get(dut.data.valid) and ctx.get(dut.data.ready):
+                sent += 1
+            if ctx.get(dut.bus.awvalid):
+                a, n = ctx.get(dut.bus.awaddr), ctx.get(dut.bus.awlen) + 1
+                _check_burst(a, n, ctx.get(dut.bus.awsize), ctx.get(dut.bus.awburst), wb,
+                             max_burst)
+                bursts.append((a, n))
+                current += [a + i * wb for i in range(n)]
+                assert len(bursts) <= words, "more bursts than words: livelock"
+            if ctx.get(dut.bus.wvalid):
+                assert current, "W beat without a burst"
+                a = current.pop(0)
+                written.append((a, ctx.get(dut.bus.wdata)))
+                assert ctx.get(dut.bus.wlast) == (sum(n for _, n in bursts) == len(written)
+                                                  ), "WLAST not on the burst's last beat"
+                if ctx.get(dut.bus.wlast):
+                    responses += 1
+            if ctx.get(dut.bus.bvalid) and ctx.get(dut.bus.bready):
+                responses -= 1
+            await ctx.tick()
+            if ctx.get(dut.idle) and len(written) == words and responses == 0:
+                break
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    want = [(start + i * wb) % (1 << 64) for i in range(words)]
+    assert written == list(zip(want, range(words)))
