@@ -105,7 +105,7 @@ def test_rtl_uses_no_literal_status_codes_or_descriptor_words():
     src = (Path(__file__).resolve().parents[1] / "hwgen" / "shell" / "sat_kernel.py"
            ).read_text()
     assert not re.search(r"status\.eq\([1-9]", src)
-    assert not re.search(r"axi_err\.eq\(\d", src)
+    assert not re.search(r"axi_err\.eq\([1-9]", src)
     assert "dword(" not in src
 
 
@@ -238,3 +238,182 @@ def test_burst_writer_never_issues_an_illegal_burst(data_bits, max_burst, addr, 
     sim.run()
     want = [(start + i * wb) % (1 << 64) for i in range(words)]
     assert written == list(zip(want, range(words)))
+
+
+# --------------------------------------------------------------------------- reset
+
+
+def _rtlil_modules(text: str) -> dict[str, list[str]]:
+    """RTLIL text -> {module name: its lines}."""
+    mods, name = {}, None
+    for line in text.splitlines():
+        if line.startswith("module "):
+            name = line.split()[1]
+            mods[name] = []
+        elif line == "end":
+            name = None
+        elif name is not None:
+            mods[name].append(line)
+    return mods
+
+
+def _flops(lines: list[str]) -> dict[str, bool]:
+    """{Q wire of each ``$dff`` cell: whether its next value depends on a reset}.
+
+    Amaranth writes every register as a ``$dff`` whose D comes from a process; a
+    register of a domain with a reset has ``switch <reset>`` in that process.
+    """
+    procs, cells = [], []
+    block, kind = None, None
+    for line in lines:
+        if line.startswith("  process "):
+            block, kind = [], "p"
+        elif line.startswith("  cell $dff "):
+            block, kind = [], "c"
+        elif line == "  end" and block is not None:
+            (procs if kind == "p" else cells).append(block)
+            block = None
+        elif block is not None:
+            block.append(line.strip())
+    resets = {}
+    for p in procs:  # wire -> does the process assigning it switch on a reset?
+        has_rst = any(re.fullmatch(r"switch \\(rst|rst_pipe) \[\d+\]|switch \\rst", ln) for ln in p)
+        for ln in p:
+            if ln.startswith("assign "):
+                resets[ln.split()[1]] = resets.get(ln.split()[1], False) or has_rst
+    out = {}
+    for c in cells:
+        d = next(ln for ln in c if ln.startswith("connect \\D "))
+        q = next(ln for ln in c if ln.startswith("connect \\Q ")).split()[2]
+        out[q] = any(resets.get(tok, False) for tok in re.findall(r"[$\\][^\s\[\]{}]+", d[10:]))
+    return out
+
+
+def test_pe_datapath_registers_have_no_reset():
+    """Defect 13: every PE register was reset; only the control bits need it."""
+    from amaranth.back import rtlil
+
+    from sparseforge.hwgen.sat.pe import SparsePE
+
+    text = rtlil.convert(SparsePE(SatConfig(rows=1, cols=1, n=2, m=4)), emit_src=False)
+    flops = _flops(_rtlil_modules(text)["\\top"])
+    assert set(flops) == {"\\a_out", "\\b_out", "\\acc", "\\result", "\\ctl_out"}
+    assert flops["\\ctl_out"], "valid / first / last must keep their reset"
+    assert not any(flops[q] for q in ("\\a_out", "\\b_out", "\\acc", "\\result")), flops
+
+
+def test_engine_and_weight_generator_data_registers_have_no_reset():
+    from amaranth.back import rtlil
+
+    from sparseforge.hwgen.sat.engine import SatEngine
+    from sparseforge.hwgen.sat.weight_gen import SparseWeightGenerator
+
+    cfg = SatConfig(rows=3, cols=2, n=1, m=2)
+    flops = _flops(_rtlil_modules(rtlil.convert(SatEngine(cfg), emit_src=False))["\\top"])
+    # A / B input registers and skew stages (the stages are named after the PE inputs
+    # they drive): in_a, in_b, 1 + 2 row skews of A, 1 column skew of B
+    data = [q for q in flops if re.match(r"\\(skew_[ab]|in_[ab]\b|[ab]_in\b)", q)]
+    assert len(data) == 2 + 3 + 1 and not any(flops[q] for q in data), flops
+    ctl = [q for q in flops if re.match(r"\\(skew_ctl|ctl_in)", q)]
+    assert len(ctl) == 1 + 3 and all(flops[q] for q in ctl), flops
+    gen = _rtlil_modules(rtlil.convert(SparseWeightGenerator(2, 4, 8), emit_src=False))["\\top"]
+    flops = _flops(gen)
+    banks = [q for q in flops if q.startswith("\\bank")]
+    assert len(banks) == 8 and not any(flops[q] for q in banks)
+    assert not flops["\\out__payload"] and flops["\\out__valid"]
+
+
+def test_kernel_reset_comes_from_flops_not_the_port():
+    """Defect 13: ``~ap_rst_n`` drove every register of the kernel combinationally.  Now
+    the reset of every block is the last of RESET_STAGES flops clocked from ap_clk."""
+    from amaranth.back import rtlil
+
+    from sparseforge.hwgen.shell.sat_kernel import RESET_STAGES, SatKernel
+
+    k = SatKernel(SatConfig(rows=2, cols=2, n=1, m=2, kernel_name="k"))
+    top = _rtlil_modules(rtlil.convert(k, name="k", ports=k.ports(), emit_src=False))["\\k"]
+    resets = {ln.split(maxsplit=2)[2] for ln in top if ln.startswith("    connect \\rst ")}
+    assert resets == {f"\\rst_pipe [{RESET_STAGES - 1}]"}, resets
+    flops = _flops(top)
+    assert "\\rst_pipe" in flops and not flops["\\rst_pipe"], "the pipeline has no reset"
+    # the port reaches only the pipeline's first flop and the AXI handshake gates
+    uses = [ln for ln in top if "\\ap_rst_n" in ln and ln.startswith("    connect \\")]
+    assert len(uses) == 2, uses
+
+
+def test_axi_handshakes_are_off_while_either_reset_is_asserted():
+    """The registered reset lags ap_rst_n by RESET_STAGES cycles both ways; the AXI
+    ports must still obey the reset rules: no READY / VALID of the kernel's while
+    ap_rst_n is low, nor while its own reset is still asserted after the release (a
+    master may start the cycle after ap_rst_n rises)."""
+    from amaranth.sim import Simulator
+
+    from sparseforge.hwgen.shell.sat_kernel import RESET_STAGES, SatKernel
+
+    k = SatKernel(SatConfig(rows=2, cols=2, n=1, m=2, kernel_name="k"))
+    ctl = k.s_axi_control
+    seen = []
+
+    async def tb(ctx):
+        ctx.set(ctl["awvalid"], 1)  # a master that asks at once, every cycle
+        ctx.set(ctl["arvalid"], 1)
+        ctx.set(ctl["rready"], 1)
+        ctx.set(ctl["bready"], 1)
+        for cycle in range(16):
+            ctx.set(k.ap_rst_n, 0 if cycle < 3 or 10 <= cycle < 12 else 1)
+            await ctx.delay(1e-9)  # let the combinational gates settle
+            seen.append((ctx.get(k.ap_rst_n), ctx.get(ctl["awready"]),
+                         ctx.get(ctl["arready"]), ctx.get(ctl["rvalid"]),
+                         ctx.get(ctl["bvalid"])))
+            ctx.set(k.ap_clk, 1)  # ap_clk is a port: the bench drives it
+            await ctx.delay(5e-9)
+            ctx.set(k.ap_clk, 0)
+            await ctx.delay(4e-9)
+
+    sim = Simulator(k)
+    sim.add_testbench(tb)
+    sim.run()
+    rst_n = [s[0] for s in seen]
+    ready = [s[1] | s[2] | s[3] | s[4] for s in seen]
+    # cycles 0-2 and 10-11 in reset; the kernel's reset lasts RESET_STAGES cycles longer
+    live = [rst_n[c] and all(rst_n[max(0, c - RESET_STAGES):c]) and c >= 3 + RESET_STAGES
+            for c in range(16)]
+    assert not any(r for r, ok in zip(ready, live) if not ok), seen
+    assert ready[3 + RESET_STAGES] and any(ready[12 + RESET_STAGES:]), seen
+
+
+# --------------------------------------------------------------------------- record FIFOs
+
+
+@pytest.mark.slow
+def test_record_fifo_overflow_is_sticky_and_seen(tmp_path):
+    """Defect 5: the record FIFOs were written without looking at ``w_rdy``.  A kernel
+    built with FIFOs of 2 records while its credits count on the normal depth (so the
+    credit arithmetic is wrong on purpose) must report STATUS FIFO_OVERFLOW at the
+    command that overflowed instead of hanging or writing wrong results; the bench
+    sees ``record_overflow`` rise; the next start is refused the same way (sticky
+    until reset).  The same list on the real kernel: no overflow."""
+    from sparseforge.hwgen.shell.sat_kernel import kernel_chunk_steps, kernel_verilog
+    from sparseforge.sim.sat_verify import run_kernel_runs
+
+    cfg = SatConfig(rows=2, cols=2, n=1, m=2, kernel_name="k_ovf")
+    assert kernel_chunk_steps(cfg) > 2  # one chunk of A records alone overflows 2
+    small = {"id": "small", "mode": "ff", "kind": "random", "mg": 2, "k": 2, "ng": 2,
+             "seed": 1}  # one step: fits in 2 records
+    big = {"id": "big", "mode": "ff", "kind": "random", "mg": 4, "k": 64, "ng": 4, "seed": 2}
+    ovf = STATUS["FIFO_OVERFLOW"]
+    runs = [{"id": "fits", "vectors": [small]},
+            {"id": "overflows", "vectors": [small, big, small], "expect_status": ovf,
+             "expect_err_cmd": 1, "expect_done": 1},
+            {"id": "refused", "vectors": [small], "expect_status": ovf,
+             "expect_err_cmd": 0, "expect_done": 0}]
+    broken = run_kernel_runs(cfg, tmp_path / "broken", runs, lint=False,
+                             verilog=kernel_verilog(cfg, fifo_records=2))
+    got = {r["id"]: r for r in broken["runs"]}
+    assert [r["id"] for r in broken["runs"]] == ["fits", "overflows", "refused"]
+    assert all(r["passed"] for r in broken["runs"]), broken["runs"]
+    assert not got["fits"]["overflow"] and got["overflows"]["overflow"]
+    assert (got["overflows"]["status"], got["overflows"]["err_cmd"]) == (ovf, 1)
+    good = run_kernel_runs(cfg, tmp_path / "good",
+                           [{"id": "same list", "vectors": [small, big, small]}])
+    assert good["runs"][0]["passed"] and not good["runs"][0]["overflow"]
