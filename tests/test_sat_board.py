@@ -181,6 +181,18 @@ def test_kernel_error_names_the_command(built):
 
 
 @pytest.mark.slow
+def test_kernel_refuses_an_unaligned_address_the_driver_let_through(built):
+    """Defect 2 end to end: ``execute(check=False)`` with ``a_addr`` 8 bytes off the
+    AXI word; before the fix the reader livelocked at 0x...8 (no ap_done)."""
+    from sparseforge.sat_kernel import ERRORS, STATUS
+
+    res = _run(built, "4x4-2of8-128b", "kernel_bad_address")
+    assert (res["status"], res["command"], res["done"]) == (STATUS["BAD_ADDRESS"], 1, 1), res
+    assert f"command 1 (op ff) failed: {ERRORS[STATUS['BAD_ADDRESS']]}" in res["message"]
+    assert res["untouched"], "the refused command wrote to the buffer"
+
+
+@pytest.mark.slow
 def test_timeout_reports_ctrl_then_the_run_completes(built):
     res = _run(built, "4x4-2of8-128b", "timeout")
     assert res["message"] and "CTRL = 0x00000001 (ap_start)" in res["message"], res
