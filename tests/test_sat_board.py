@@ -162,7 +162,7 @@ def test_bad_input_is_refused_before_the_device_is_touched(built):
         "N:M mismatch": "N:M = 3:8; allowed: 2:8",
         "plain numpy buffer": "buffers[0] is a ndarray",
         "misaligned stride": "a_stride = ",
-        "negative tiles": "row_tiles = -1; allowed: 0 to 2**32 - 1",
+        "negative tiles": "row_tiles = -1; allowed: 0 to 4294967295 (32-bit field)",
         "freed buffer": "buffers[0]: buffer: the buffer was freed",
         "empty descriptor list": "descriptors is empty",
         "bad register name": "no register 'NOPE'",
