@@ -460,7 +460,7 @@ def test_opcodes_are_stable_and_wgen_descriptors_round_trip():
         raw = d.pack()
         assert Descriptor.unpack(raw) == d and d.is_wgen
         words = np.frombuffer(raw, "<u4")
-        assert words[0] == OPCODES[op] | cfg.n << 8 | cfg.m << 16
+        assert list(raw[:4]) == [OPCODES[op], 2, 8, 0]  # op, n, m of the default 2:8
         assert list(words[1:4]) == [steps, 0, tiles]
         assert list(words[4:10]) == [0x40, 1, 0, 0, 0x2000, 0] and not words[10:].any()
     assert not Descriptor("ff", 2, 8, 1, 1, 1, 0, 0, 0, 0, 0).is_wgen
