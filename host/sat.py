@@ -76,7 +76,8 @@ class KernelRunError(SparseforgeError, RuntimeError):
     Attributes
     ----------
     status : int
-        ``STATUS`` (see :data:`sparseforge.sat_kernel.ERRORS`).
+        ``STATUS`` (see :data:`sparseforge.sat_kernel.STATUS_CODES`; the message quotes its
+        text, :data:`~sparseforge.sat_kernel.ERRORS`).
     command : int
         ``ERR_CMD``: index of the failing command in the list.
     done : int

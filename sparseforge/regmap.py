@@ -19,7 +19,8 @@ Layout of the document (``schema = "sparseforge.regmap/1"``)::
       "clock": "ap_clk", "reset": "ap_rst_n", "interrupt": "interrupt",
       "control": {"port": "s_axi_control", "addr_bits": 7, "data_bits": 32},
       "masters": [{"port": "m_axi_gmem", "data_bits": 128, "addr_bits": 64}],
-      "registers": [{"name", "offset", "bits", "access", "doc", "fields"?}, ...],
+      "registers": [{"name", "offset", "bits", "access", "doc", "fields"?,
+                     "values"?: [{"name", "value", "doc"}, ...]}, ...],
       "args": [{"name", "id", "offset", "bits", "kind", "c_type", "port"?}, ...]
     }
 
@@ -113,6 +114,9 @@ class Register:
         One line.
     fields : dict[str, int]
         Named single bits (bit positions), optional.
+    values : tuple of (name, value, doc)
+        Named values of the whole register (e.g. STATUS codes), optional; the C
+        header defines ``<KERNEL>_<NAME>_<VALUE NAME>``.
     """
 
     name: str
@@ -120,12 +124,15 @@ class Register:
     access: str
     doc: str
     fields: dict[str, int] = field(default_factory=dict)
+    values: tuple[tuple[str, int, str], ...] = ()
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "offset": self.offset, "bits": 32, "access": self.access,
              "doc": self.doc}
         if self.fields:
             d["fields"] = dict(self.fields)
+        if self.values:
+            d["values"] = [{"name": n, "value": v, "doc": doc} for n, v, doc in self.values]
         return d
 
 
@@ -224,6 +231,12 @@ class RegisterMap:
                 raise ConfigError(f"register {r.name}: access = {r.access!r}; allowed: "
                                   f"{', '.join(_ACCESS)}")
             claim(r.offset, r.name)
+            for name, value, _ in r.values:
+                check_identifier(f"register {r.name} value name", name)
+                if isinstance(value, bool) or not isinstance(value, int) or \
+                        not 0 <= value < 1 << 32:
+                    raise ConfigError(f"register {r.name} value {name} = {value!r}; "
+                                      "allowed: an integer 0 to 2**32 - 1")
         ports = {m["port"] for m in self.masters}
         for m in self.masters:
             check_identifier("master port", m["port"])
@@ -316,7 +329,10 @@ class RegisterMap:
         try:
             vendor, library, name, version = d["vlnv"].split(":")
             regs = tuple(Register(r["name"], r["offset"], r["access"], r["doc"],
-                                  dict(r.get("fields", {}))) for r in d["registers"])
+                                  dict(r.get("fields", {})),
+                                  tuple((v["name"], v["value"], v["doc"])
+                                        for v in r.get("values", ())))
+                         for r in d["registers"])
             args = tuple(Arg(a["name"], a["id"], a["offset"], a["bits"], a["kind"],
                              a["c_type"], a["doc"], a.get("port")) for a in d["args"])
             rmap = cls(d["kernel"], d["design"], dict(d["config"]), regs, args,

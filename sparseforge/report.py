@@ -268,12 +268,14 @@ def _verify_blocks(r: dict) -> list:
                    Table(("mode", "back-pressure", "groups", "cycles", "result"), rows, "llrrl")]
     kernel = r.get("kernel")
     if kernel:
+        from .sat_kernel import STATUS  # the SAT kernel's one STATUS table
+
         rows = [(k["id"], str(k["cmds_done"]), str(k["status"]), f"{k['cycles']:,}",
                  "pass" if k["passed"] else "FAIL") for k in kernel["runs"]]
         blocks += ["The kernel (AXI4-Lite control, AXI4 master, command processor, engine, "
                    "weight generator) on cocotbext-axi models: command lists with every "
                    "opcode, results bit-exact with the golden model, and a list the kernel "
-                   "must stop (STATUS 2: wrong N:M):",
+                   f"must stop (STATUS {STATUS['BAD_NM']}: wrong N:M):",
                    Table(("command list", "commands done", "STATUS", "cycles", "result"),
                          rows, "lrrrl")]
     lint = r.get("lint") or []

@@ -1,9 +1,13 @@
 """AXI4 memory master: a burst reader and a burst writer (INCR bursts, one ID).
 
 Both split a request of any length into bursts of at most ``max_burst`` beats
-that never cross a 4 KiB boundary (AXI4 rule).  Addresses are 64-bit and must
-be aligned to the data width (the host allocates that way; the low bits are
-ignored).
+(at most 256, AXI4's INCR limit) that never cross a 4 KiB boundary (AXI4 rule).
+Addresses are 64-bit byte addresses; a request's address is taken as that of the
+AXI word holding it (its low ``log2(data_bits / 8)`` bits are ignored), so a burst
+is always aligned and every burst is legal whatever the blocks are given.  The
+SAT kernel refuses unaligned descriptors itself (STATUS ``BAD_ADDRESS``) before
+any traffic; the alignment here is the blocks' own guarantee, not a feature to
+rely on.
 
 * :class:`BurstReader` takes ``{addr, words, tag}`` requests, issues AR
   bursts (up to ``outstanding`` in flight) and hands every returned beat out
@@ -16,7 +20,7 @@ ignored).
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,10 +38,30 @@ def master_signature(data_bits: int, addr_bits: int = 64) -> wiring.Signature:
     return wiring.Signature(members)
 
 
-def _burst_len(addr, left, data_bits: int, max_burst: int):
-    """Beats of the next burst: min(left, max_burst, beats to the next 4 KiB line)."""
+def _check_params(data_bits: int, max_burst: int) -> None:
+    if data_bits not in (32, 64, 128, 256, 512, 1024):
+        raise ValueError(f"data_bits = {data_bits}; allowed: 32, 64, 128, 256, 512, 1024")
+    if isinstance(max_burst, bool) or not isinstance(max_burst, int) or \
+            not 1 <= max_burst <= 256:
+        raise ValueError(f"max_burst = {max_burst!r}; allowed: 1 to 256 beats (AXI4 INCR)")
+
+
+def _word_aligned(addr, data_bits: int):
+    """``addr`` with the bits below one AXI word cleared (the word that holds it)."""
     shift = (data_bits // 8).bit_length() - 1
-    to_4k = (4096 - addr[:12]) >> shift
+    return Cat(Const(0, shift), addr[shift:]) if shift else addr
+
+
+def _burst_len(m: Module, addr, left, data_bits: int, max_burst: int):
+    """Beats of the next burst: min(left, max_burst, words to the next 4 KiB line).
+
+    ``addr`` is word-aligned (:func:`_word_aligned`), so the words to the 4 KiB line
+    are 1 to ``4096 / word_bytes``: the result is 1 to 256 whenever ``left`` > 0.
+    """
+    shift = (data_bits // 8).bit_length() - 1
+    page_words = 4096 >> shift
+    to_4k = Signal(range(page_words + 1))
+    m.d.comb += to_4k.eq(page_words - addr[shift:12])
     limit = Mux(to_4k < max_burst, to_4k, max_burst)
     return Mux(left < limit, left, limit)
 
@@ -59,6 +83,7 @@ class BurstReader(wiring.Component):
     """
 
     def __init__(self, data_bits: int, max_burst: int, tags: int, outstanding: int = 8):
+        _check_params(data_bits, max_burst)
         self._db, self._mb, self._out = data_bits, max_burst, outstanding
         self._tag_bits = max(1, (tags - 1).bit_length())
         self.req_layout = data.StructLayout({"addr": 64, "words": 32,
@@ -83,11 +108,11 @@ class BurstReader(wiring.Component):
         tag = Signal(self._tag_bits)
         m.d.comb += self.req.ready.eq(left == 0)
         with m.If(self.req.valid & self.req.ready):
-            m.d.sync += [addr.eq(self.req.payload.addr), left.eq(self.req.payload.words),
-                         tag.eq(self.req.payload.tag)]
+            m.d.sync += [addr.eq(_word_aligned(self.req.payload.addr, db)),
+                         left.eq(self.req.payload.words), tag.eq(self.req.payload.tag)]
 
-        length = Signal(32)
-        m.d.comb += length.eq(_burst_len(addr, left, db, self._mb))
+        length = Signal(range(self._mb + 1))
+        m.d.comb += length.eq(_burst_len(m, addr, left, db, self._mb))
         m.d.comb += [
             bus.arvalid.eq((left != 0) & tags.w_rdy),
             bus.araddr.eq(addr),
@@ -131,6 +156,7 @@ class BurstWriter(wiring.Component):
     """
 
     def __init__(self, data_bits: int, max_burst: int, depth: int | None = None):
+        _check_params(data_bits, max_burst)
         self._db, self._mb = data_bits, max_burst
         self._depth = depth or 2 * max_burst
         super().__init__({
@@ -154,8 +180,8 @@ class BurstWriter(wiring.Component):
         active = Signal()
         beats = Signal(range(self._mb + 1))
         pending = Signal(16)  # bursts whose response has not come back
-        length = Signal(32)
-        m.d.comb += length.eq(_burst_len(addr, left, db, self._mb))
+        length = Signal(range(self._mb + 1))
+        m.d.comb += length.eq(_burst_len(m, addr, left, db, self._mb))
 
         aw_fire = bus.awvalid & bus.awready
         b_fire = bus.bvalid & bus.bready
@@ -172,7 +198,7 @@ class BurstWriter(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.job.ready.eq(pending == 0)
                 with m.If(self.job.valid & (pending == 0)):
-                    m.d.sync += [addr.eq(self.job.payload.addr),
+                    m.d.sync += [addr.eq(_word_aligned(self.job.payload.addr, db)),
                                  left.eq(self.job.payload.words), active.eq(1)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):

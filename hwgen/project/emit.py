@@ -405,6 +405,8 @@ def _header_defines(rmap: RegisterMap) -> list[tuple[str, str, str]]:
         for name, bit in sorted(r.fields.items(), key=lambda f: f[1]):
             out.append((f"{k}_{r.name.upper()}_{name.upper()}_MASK", f"0x{1 << bit:X}u",
                         f"bit {bit}"))
+        for name, value, doc in r.values:
+            out.append((f"{k}_{r.name.upper()}_{name.upper()}", f"{value}u", plain_line(doc)))
     for a in rmap.args:
         what = f"argument {a.id} ({a.kind}, {a.c_type}): {plain_line(a.doc)}"
         if a.bits == 64:

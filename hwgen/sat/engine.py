@@ -147,9 +147,11 @@ class SatEngine(wiring.Component):
                 m.d.sync += gap.eq(gap + 1)
 
         # ---------------------------------------------------------------- input register
+        # Only control (valid, first, last, ...) is reset; A and B are data, used only
+        # with a valid beat: reset-less, like the PEs' datapath registers.
         in_ctl = Signal(BeatControl)
-        in_a = Signal(data.ArrayLayout(a_layout(cfg), R))
-        in_b = Signal(data.ArrayLayout(b_layout(cfg), C))
+        in_a = Signal(data.ArrayLayout(a_layout(cfg), R), reset_less=True)
+        in_b = Signal(data.ArrayLayout(b_layout(cfg), C), reset_less=True)
         with m.If(enable):
             m.d.sync += [in_ctl.eq(inject), in_a.eq(inject_a), in_b.eq(inject_b)]
 
@@ -162,7 +164,7 @@ class SatEngine(wiring.Component):
         for i in range(R):
             a_sig, ctl_sig = in_a[i], in_ctl
             for d in range(i):  # row i is delayed i cycles
-                a_next = Signal(a_layout(cfg), name=f"skew_a{i}_{d}")
+                a_next = Signal(a_layout(cfg), name=f"skew_a{i}_{d}", reset_less=True)
                 ctl_next = Signal(BeatControl, name=f"skew_ctl{i}_{d}")
                 with m.If(enable):
                     m.d.sync += [a_next.eq(a_sig), ctl_next.eq(ctl_sig)]
@@ -174,7 +176,7 @@ class SatEngine(wiring.Component):
         for j in range(C):
             b_sig = in_b[j]
             for d in range(j):  # column j is delayed j cycles
-                b_next = Signal(b_layout(cfg), name=f"skew_b{j}_{d}")
+                b_next = Signal(b_layout(cfg), name=f"skew_b{j}_{d}", reset_less=True)
                 with m.If(enable):
                     m.d.sync += b_next.eq(b_sig)
                 b_sig = b_next

@@ -30,6 +30,16 @@ tile row-wise, column ``j`` column-wise: the transposition is the wiring of
 this cut), which the generator prunes one per cycle; C pruned groups make one
 B record, serialised into the writer.  The result is a B stream a later
 ``ff`` / ``bp`` command reads.
+
+Hardening (``docs/designs/sat_kernel.md``): the descriptor is decoded from the
+one field table :data:`~sparseforge.sat_kernel.DESC_FIELDS`, STATUS codes come by
+name from :data:`~sparseforge.sat_kernel.STATUS`; an unaligned address, stride or
+``cmd_list`` and a read error on the descriptor fetch stop the list before any
+data traffic; a write into a full record FIFO sets the sticky ``record_overflow``
+flag (STATUS ``FIFO_OVERFLOW``).  ``ap_rst_n`` is registered (two flops,
+:data:`RESET_STAGES`) before it fans out; the AXI handshake signals are gated off
+while either reset is asserted, so the ports obey the AXI reset rules although
+the internal reset lags ``ap_rst_n``.
 """
 
 from __future__ import annotations
@@ -39,16 +49,33 @@ from amaranth.lib import fifo
 
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, kernel_ports
-from sparseforge.families.sat.contract import DESC_BYTES, OPCODES, Geometry, info_words, register_map
+from sparseforge.families.sat.contract import (
+    ADDRESS_FIELDS,
+    DESC_BYTES,
+    DESC_FIELD,
+    OPCODES,
+    STATUS,
+    Geometry,
+    info_words,
+    register_map,
+)
 
 from sparseforge.hwgen.sat.engine import SatEngine
 from sparseforge.hwgen.sat.weight_gen import SparseWeightGenerator
 from sparseforge.hwgen.lib.axi_lite import AxiLiteControl
 from sparseforge.hwgen.lib.axi_master import BurstReader, BurstWriter
 
-__all__ = ["SatKernel", "kernel_chunk_steps", "kernel_verilog", "wgen_chunk_records"]
+__all__ = ["RESET_STAGES", "SatKernel", "kernel_chunk_steps", "kernel_verilog",
+           "wgen_chunk_records"]
 
 TAG_A, TAG_B, TAG_DESC, TAG_W = 0, 1, 2, 3
+
+#: Flops between ``ap_rst_n`` and the kernel's reset (cuts its combinational fan-out).
+RESET_STAGES = 2
+
+#: AXI handshake signals (by port suffix): gated off while in reset.
+_HANDSHAKES = frozenset(f"{ch}{hs}" for ch in ("aw", "w", "b", "ar", "r")
+                        for hs in ("valid", "ready"))
 
 
 def kernel_chunk_steps(cfg: SatConfig) -> int:
@@ -80,7 +107,7 @@ class _Packer(Elaboratable):
         if n == 1:
             m.d.comb += [self.sink.w_data.eq(self.data), self.sink.w_en.eq(self.valid)]
             return m
-        held = Signal((n - 1) * wb)
+        held = Signal((n - 1) * wb, reset_less=True)  # data: only read with idx
         idx = Signal(range(n))
         m.d.comb += [self.sink.w_data.eq(Cat(held, self.data)),
                      self.sink.w_en.eq(self.valid & (idx == n - 1))]
@@ -109,7 +136,7 @@ class _Serialiser(Elaboratable):
             m.d.comb += [self.o_data.eq(self.i_data), self.o_valid.eq(self.i_valid),
                          self.i_ready.eq(self.o_ready)]
             return m
-        buf = Signal(n * wb)
+        buf = Signal(n * wb, reset_less=True)  # data: only read while full
         idx = Signal(range(n))
         full = Signal()
         m.d.comb += [self.i_ready.eq(~full), self.o_valid.eq(full),
@@ -129,14 +156,21 @@ class SatKernel(Elaboratable):
     Attributes
     ----------
     ap_clk, ap_rst_n, interrupt : Signal
+    record_overflow : Signal
+        Sticky: a record FIFO was written while full (STATUS ``FIFO_OVERFLOW``);
+        cleared by reset only.  Benches watch it (an internal signal of that name).
     s_axi_control : dict[str, Signal]
         ``s_axi_control_<sig>`` ports by suffix.
     m_axi_gmem : dict[str, Signal]
         ``m_axi_gmem_<sig>`` ports by suffix.
     """
 
-    def __init__(self, cfg: SatConfig):
+    def __init__(self, cfg: SatConfig, *, fifo_records: int | None = None):
+        """``fifo_records`` (tests only) builds the A, B and W record FIFOs that many
+        records deep while the read credits still assume the normal depth, so that a
+        list overflows them: the check of ``record_overflow``."""
         self.cfg = cfg
+        self._fifo_records = fifo_records
         self.rmap = register_map(cfg)
         self.geo = Geometry.of(cfg)
         self._ports = [Signal(p.width, name=p.name) for p in kernel_ports(self.rmap)]
@@ -145,6 +179,7 @@ class SatKernel(Elaboratable):
         self.interrupt = by_name["interrupt"]
         self.s_axi_control = {n: by_name[f"s_axi_control_{n}"] for n, _, _ in CONTROL_PORTS}
         self.m_axi_gmem = {n: by_name[f"m_axi_gmem_{n}"] for n, _, _ in MASTER_PORTS}
+        self.record_overflow = Signal(name="record_overflow")
 
     def ports(self) -> list[Signal]:
         """Top-level ports in declaration order (:func:`sparseforge.regmap.kernel_ports`)."""
@@ -152,33 +187,42 @@ class SatKernel(Elaboratable):
 
     # ------------------------------------------------------------------ wiring helpers
     @staticmethod
-    def _bind(m, flat: dict, group, table, inward: str):
-        """Connect flat top-level port signals to a component's port group."""
+    def _bind(m, flat: dict, group, table, inward: str, live):
+        """Connect flat top-level port signals to a component's port group; handshake
+        signals only while ``live`` (out of reset), in both directions."""
         for name, direction, _ in table:
+            inner, outer = getattr(group, name), flat[name]
+            gate = live if name in _HANDSHAKES else 1
             if direction == inward:
-                m.d.comb += getattr(group, name).eq(flat[name])
+                m.d.comb += inner.eq(outer & gate if name in _HANDSHAKES else outer)
             else:
-                m.d.comb += flat[name].eq(getattr(group, name))
+                m.d.comb += outer.eq(inner & gate if name in _HANDSHAKES else inner)
 
     def elaborate(self, platform):
         cfg, geo = self.cfg, self.geo
         db = geo.word_bits
         m = Module()
+        # Reset: ap_rst_n (synchronous, active low) through RESET_STAGES flops of a
+        # reset-less domain, so no register sees the port's combinational fan-out.
         m.domains.sync = cd = ClockDomain("sync")
-        m.d.comb += [cd.clk.eq(self.ap_clk), cd.rst.eq(~self.ap_rst_n)]
+        m.domains.ap_reset = rd_cd = ClockDomain("ap_reset", reset_less=True)
+        rst_pipe = Signal(RESET_STAGES, init=(1 << RESET_STAGES) - 1, name="rst_pipe")
+        m.d.ap_reset += rst_pipe.eq(Cat(~self.ap_rst_n, rst_pipe[:-1]))
+        m.d.comb += [rd_cd.clk.eq(self.ap_clk), cd.clk.eq(self.ap_clk),
+                     cd.rst.eq(rst_pipe[-1])]
+        live = Signal(name="axi_live")  # neither ap_rst_n nor the registered reset
+        m.d.comb += live.eq(self.ap_rst_n & ~rst_pipe.any())
 
         m.submodules.ctl = ctl = AxiLiteControl(self.rmap)
-        self._bind(m, self.s_axi_control, ctl.bus, CONTROL_PORTS, "in")
+        self._bind(m, self.s_axi_control, ctl.bus, CONTROL_PORTS, "in", live)
         m.d.comb += self.interrupt.eq(ctl.interrupt)
 
         m.submodules.reader = rd = BurstReader(db, cfg.max_burst, tags=4)
         m.submodules.writer = wr = BurstWriter(db, cfg.max_burst)
-        for name, direction, _ in MASTER_PORTS:
-            src = rd.bus if name.startswith(("ar", "r")) else wr.bus  # AR/R vs AW/W/B
-            if direction == "in":
-                m.d.comb += getattr(src, name).eq(self.m_axi_gmem[name])
-            else:
-                m.d.comb += self.m_axi_gmem[name].eq(getattr(src, name))
+        read_ports = [p for p in MASTER_PORTS if p[0].startswith(("ar", "r"))]
+        write_ports = [p for p in MASTER_PORTS if not p[0].startswith(("ar", "r"))]
+        self._bind(m, self.m_axi_gmem, rd.bus, read_ports, "in", live)
+        self._bind(m, self.m_axi_gmem, wr.bus, write_ports, "in", live)
 
         m.submodules.engine = eng = SatEngine(cfg)
 
@@ -186,9 +230,10 @@ class SatKernel(Elaboratable):
         # R beats are packed into whole records before the FIFOs, so the engine can
         # take one A and one B record per cycle.
         chunk = kernel_chunk_steps(cfg)
-        depth = _pow2_at_least(2 * chunk)
-        m.submodules.fifo_a = fa = fifo.SyncFIFO(width=geo.a_words * db, depth=depth)
-        m.submodules.fifo_b = fb = fifo.SyncFIFO(width=geo.b_words * db, depth=depth)
+        depth = _pow2_at_least(2 * chunk)  # what the credits below count on
+        built = self._fifo_records or depth
+        m.submodules.fifo_a = fa = fifo.SyncFIFO(width=geo.a_words * db, depth=built)
+        m.submodules.fifo_b = fb = fifo.SyncFIFO(width=geo.b_words * db, depth=built)
         m.submodules.pack_a = pack_a = _Packer(geo.a_words, db, fa)
         m.submodules.pack_b = pack_b = _Packer(geo.b_words, db, fb)
         m.d.comb += [
@@ -214,7 +259,8 @@ class SatKernel(Elaboratable):
         C, M, wd = cfg.cols, cfg.m, cfg.width
         wchunk = wgen_chunk_records(cfg)
         wdepth = _pow2_at_least(2 * wchunk)
-        m.submodules.fifo_w = fw = fifo.SyncFIFO(width=geo.d_words * db, depth=wdepth)
+        m.submodules.fifo_w = fw = fifo.SyncFIFO(width=geo.d_words * db,
+                                                  depth=self._fifo_records or wdepth)
         m.submodules.pack_w = pack_w = _Packer(geo.d_words, db, fw)
         m.d.comb += [pack_w.data.eq(rd.out_data),
                      pack_w.valid.eq(rd.out_valid & (rd.out_tag == TAG_W))]
@@ -242,7 +288,7 @@ class SatKernel(Elaboratable):
         gcount = Signal(range(max(C, 2)))
         last_g = gcount == C - 1
         if C > 1:
-            held = Signal((C - 1) * gbits)
+            held = Signal((C - 1) * gbits, reset_less=True)  # data: read with gcount
             m.d.comb += ser_w.i_data.eq(Cat(held, wgen.out.payload))
         else:
             m.d.comb += ser_w.i_data.eq(wgen.out.payload)
@@ -266,7 +312,7 @@ class SatKernel(Elaboratable):
 
         # -------------------------------------------------------------- descriptor
         desc_words = DESC_BYTES * 8 // db
-        desc = Signal(DESC_BYTES * 8)
+        desc = Signal(DESC_BYTES * 8, reset_less=True)  # data: decoded after a fetch
         desc_count = Signal(range(desc_words + 1))
         with m.If(rd.out_valid & (rd.out_tag == TAG_DESC)):
             for w in range(desc_words):
@@ -274,10 +320,14 @@ class SatKernel(Elaboratable):
                     m.d.sync += desc.word_select(w, db).eq(rd.out_data)
             m.d.sync += desc_count.eq(desc_count + 1)
 
-        def dword(i):
-            return desc.word_select(i, 32)
+        def field(name):  # a descriptor field, placed by the one layout table
+            f = DESC_FIELD[name]
+            return desc[f.offset:f.offset + f.bits]
 
-        op, d_n, d_m = dword(0)[:8], dword(0)[8:16], dword(0)[16:24]
+        op, d_n, d_m, d_steps = field("op"), field("n"), field("m"), field("steps")
+        shift = (db // 8).bit_length() - 1  # log2 of the AXI word in bytes
+        # every address and stride a whole number of AXI words, or no burst is legal
+        misaligned = Cat(*(field(name)[:shift] for name in ADDRESS_FIELDS)).any()
 
         # command state
         sparse = Signal()
@@ -294,11 +344,18 @@ class SatKernel(Elaboratable):
         cmds_left = Signal(32)
         running = Signal()
         axi_err = Signal(8)
+        desc_err = Signal()  # a read error on the descriptor being fetched
 
         with m.If(rd.error):
-            m.d.sync += axi_err.eq(4)
+            m.d.sync += axi_err.eq(STATUS["AXI_READ"])
         with m.If(wr.error):
-            m.d.sync += axi_err.eq(5)
+            m.d.sync += axi_err.eq(STATUS["AXI_WRITE"])
+
+        # A record FIFO written while full loses a record: the credits below should make
+        # that impossible, so it is a kernel fault, sticky until reset.
+        overflow = self.record_overflow
+        with m.If(Cat(*(f.w_en & ~f.w_rdy for f in (fa, fb, fw))).any()):
+            m.d.sync += overflow.eq(1)
 
         # -------------------------------------------------------------- tile commands
         cmds_issued = Signal(64)
@@ -336,7 +393,6 @@ class SatKernel(Elaboratable):
         take_w = rd.req.valid & rd.req.ready & (rd.req.payload.tag == TAG_W)
         m.d.sync += w_credit.eq(w_credit + fw.r_en - Mux(take_w, w_steps, 0))
         seq_done = Signal()
-        shift = (db // 8).bit_length() - 1
 
         # -------------------------------------------------------------- command FSM
         with m.FSM(name="command"):
@@ -348,43 +404,59 @@ class SatKernel(Elaboratable):
                                  axi_err.eq(0), running.eq(1)]
                     m.next = "NEXT"
             with m.State("NEXT"):
-                with m.If(axi_err != 0):
+                with m.If(overflow):
+                    m.d.sync += [status.eq(STATUS["FIFO_OVERFLOW"]), err_cmd.eq(cmds_done)]
+                    m.next = "DONE"
+                with m.Elif(axi_err != 0):
                     m.d.sync += [status.eq(axi_err), err_cmd.eq(cmds_done - 1)]
                     m.next = "DONE"
                 with m.Elif(cmds_left == 0):
+                    m.next = "DONE"
+                with m.Elif(cmd_ptr[:shift] != 0):  # the fetch itself would be unaligned
+                    m.d.sync += [status.eq(STATUS["BAD_ADDRESS"]), err_cmd.eq(cmds_done)]
                     m.next = "DONE"
                 with m.Else():
                     m.d.comb += [rd.req.valid.eq(1), rd.req.payload.addr.eq(cmd_ptr),
                                  rd.req.payload.words.eq(desc_words),
                                  rd.req.payload.tag.eq(TAG_DESC)]
                     with m.If(rd.req.ready):
-                        m.d.sync += desc_count.eq(0)
+                        m.d.sync += [desc_count.eq(0), desc_err.eq(0)]
                         m.next = "FETCH"
             with m.State("FETCH"):
+                # only the descriptor's beats arrive now (the last command's reads are done)
+                with m.If(rd.error):
+                    m.d.sync += desc_err.eq(1)
                 with m.If(desc_count == desc_words):
-                    m.next = "DECODE"
+                    with m.If(desc_err):  # never decode what came with SLVERR / DECERR
+                        m.d.sync += [status.eq(STATUS["AXI_READ"]), err_cmd.eq(cmds_done)]
+                        m.next = "DONE"
+                    with m.Else():
+                        m.next = "DECODE"
             with m.State("DECODE"):
                 bad_op = ~Cat(*(op == v for v in OPCODES.values())).any()
                 with m.If(bad_op):
-                    m.d.sync += [status.eq(1), err_cmd.eq(cmds_done)]
+                    m.d.sync += [status.eq(STATUS["BAD_OPCODE"]), err_cmd.eq(cmds_done)]
                     m.next = "DONE"
                 with m.Elif((d_n != cfg.n) | (d_m != cfg.m)):
-                    m.d.sync += [status.eq(2), err_cmd.eq(cmds_done)]
+                    m.d.sync += [status.eq(STATUS["BAD_NM"]), err_cmd.eq(cmds_done)]
                     m.next = "DONE"
-                with m.Elif(dword(1) > cfg.max_steps):
-                    m.d.sync += [status.eq(3), err_cmd.eq(cmds_done)]
+                with m.Elif(d_steps > cfg.max_steps):
+                    m.d.sync += [status.eq(STATUS["BAD_STEPS"]), err_cmd.eq(cmds_done)]
+                    m.next = "DONE"
+                with m.Elif(misaligned):
+                    m.d.sync += [status.eq(STATUS["BAD_ADDRESS"]), err_cmd.eq(cmds_done)]
                     m.next = "DONE"
                 with m.Else():
                     is_wgen = (op == OPCODES["wgen_row"]) | (op == OPCODES["wgen_col"])
                     m.d.sync += [
                         wg.eq(is_wgen), colw.eq(op == OPCODES["wgen_col"]),
-                        w_recs.eq(dword(1) * dword(3)),
-                        sparse.eq(op != OPCODES["dense"]), steps.eq(dword(1)),
-                        row_tiles.eq(dword(2)), col_tiles.eq(dword(3)),
-                        a_base.eq(Cat(dword(4), dword(5))), b_base.eq(Cat(dword(6), dword(7))),
-                        c_base.eq(Cat(dword(8), dword(9))),
-                        a_stride.eq(dword(10)), b_stride.eq(dword(11)),
-                        tiles.eq(Mux(is_wgen, 0, dword(2) * dword(3))),
+                        w_recs.eq(d_steps * field("col_tiles")),
+                        sparse.eq(op != OPCODES["dense"]), steps.eq(d_steps),
+                        row_tiles.eq(field("row_tiles")), col_tiles.eq(field("col_tiles")),
+                        a_base.eq(field("a_addr")), b_base.eq(field("b_addr")),
+                        c_base.eq(field("c_addr")),
+                        a_stride.eq(field("a_stride")), b_stride.eq(field("b_stride")),
+                        tiles.eq(Mux(is_wgen, 0, field("row_tiles") * field("col_tiles"))),
                     ]
                     m.next = "SETUP"
             with m.State("SETUP"):
@@ -401,8 +473,12 @@ class SatKernel(Elaboratable):
                                  b_col.eq(b_base), b_cur.eq(b_base)]
                     m.next = "RUN"
             with m.State("RUN"):
-                with m.If(seq_done & rd.idle & (cmds_issued == tiles) & wr.idle
-                          & ~wr.job.valid):
+                with m.If(overflow):  # records were lost: this command cannot finish
+                    m.d.sync += [issue_on.eq(0), seq_on.eq(0),
+                                 status.eq(STATUS["FIFO_OVERFLOW"]), err_cmd.eq(cmds_done)]
+                    m.next = "DONE"
+                with m.Elif(seq_done & rd.idle & (cmds_issued == tiles) & wr.idle
+                            & ~wr.job.valid):
                     m.d.sync += [issue_on.eq(0), seq_on.eq(0), cmds_done.eq(cmds_done + 1),
                                  cmds_left.eq(cmds_left - 1), cmd_ptr.eq(cmd_ptr + DESC_BYTES)]
                     m.next = "NEXT"
@@ -469,9 +545,12 @@ class SatKernel(Elaboratable):
         return m
 
 
-def kernel_verilog(cfg: SatConfig) -> str:
-    """Verilog of the kernel, top module ``cfg.kernel_name`` (deterministic)."""
+def kernel_verilog(cfg: SatConfig, *, fifo_records: int | None = None) -> str:
+    """Verilog of the kernel, top module ``cfg.kernel_name`` (deterministic).
+
+    ``fifo_records``: tests only, see :class:`SatKernel`.
+    """
     from amaranth.back import verilog
 
-    top = SatKernel(cfg)
+    top = SatKernel(cfg, fifo_records=fifo_records)
     return verilog.convert(top, name=cfg.kernel_name, ports=top.ports(), emit_src=False)

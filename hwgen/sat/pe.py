@@ -9,6 +9,12 @@ and when ``last`` is set the new sum is also copied to ``result``.  A, its
 control bits and B are registered and passed on (A right, B down), so the PE
 is one stage of the systolic pipeline.  Everything holds while ``enable`` is
 low (global freeze under back-pressure).
+
+Reset: only the control bits (``ctl_out``: ``valid`` above all) are reset.  The
+datapath registers (``a_out``, ``b_out``, the accumulator and ``result``) are
+reset-less: a value is only used where a valid beat put it (the accumulator is
+restarted by ``first``, ``result`` is read when a ``last`` beat leaves), so their
+contents after reset do not matter, and the reset net does not reach them.
 """
 
 from __future__ import annotations
@@ -73,7 +79,12 @@ class SparsePE(wiring.Component):
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
-        acc = Signal(signed(cfg.acc_bits))
+        # datapath registers: reset-less (see the module docstring)
+        acc = Signal(signed(cfg.acc_bits), reset_less=True)
+        a_q = Signal(a_layout(cfg), reset_less=True)
+        b_q = Signal(b_layout(cfg), reset_less=True)
+        result = Signal(signed(cfg.acc_bits), reset_less=True)
+        m.d.comb += [self.a_out.eq(a_q), self.b_out.eq(b_q), self.result.eq(result)]
         products = []
         for k in range(cfg.n):
             selected = Mux(self.ctl_in.sparse, self.a_in[self.b_in.idx[k]], self.a_in[k])
@@ -85,13 +96,9 @@ class SparsePE(wiring.Component):
         acc_next = Signal(signed(cfg.acc_bits))
         m.d.comb += acc_next.eq(Mux(self.ctl_in.first, 0, acc) + dot)  # wraps to acc_bits
         with m.If(self.enable):
-            m.d.sync += [
-                self.a_out.eq(self.a_in),
-                self.ctl_out.eq(self.ctl_in),
-                self.b_out.eq(self.b_in),
-            ]
+            m.d.sync += [a_q.eq(self.a_in), self.ctl_out.eq(self.ctl_in), b_q.eq(self.b_in)]
             with m.If(self.ctl_in.valid):
                 m.d.sync += acc.eq(acc_next)
                 with m.If(self.ctl_in.last):
-                    m.d.sync += self.result.eq(acc_next)
+                    m.d.sync += result.eq(acc_next)
         return m

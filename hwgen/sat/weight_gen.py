@@ -70,7 +70,12 @@ class SparseWeightGenerator(wiring.Component):
             m.d.sync += self.out.valid.eq(0)
 
         # transpose buffers: banks[b][r] is row r of bank b
-        banks = [[Signal(group, name=f"bank{b}_row{r}") for r in range(mm)] for b in range(2)]
+        # data registers (the banks, the output group) are reset-less: only read under
+        # the reset flags full / out.valid
+        banks = [[Signal(group, name=f"bank{b}_row{r}", reset_less=True) for r in range(mm)]
+                 for b in range(2)]
+        out_q = Signal(compressed_layout(n, mm, width), reset_less=True)
+        m.d.comb += self.out.payload.eq(out_q)
         full = Signal(2)
         fill_bank = Signal()
         fill_row = Signal(range(mm))
@@ -88,7 +93,7 @@ class SparseWeightGenerator(wiring.Component):
                 self.inp.ready.eq(can_load),
             ]
             with m.If(self.inp.valid & can_load):
-                m.d.sync += [self.out.payload.eq(topn.out), self.out.valid.eq(1)]
+                m.d.sync += [out_q.eq(topn.out), self.out.valid.eq(1)]
         with m.Else():
             fill_full = Mux(fill_bank, full[1], full[0])
             m.d.comb += self.inp.ready.eq(~fill_full)
@@ -103,7 +108,7 @@ class SparseWeightGenerator(wiring.Component):
             emit_full = Mux(emit_bank, full[1], full[0])
             m.d.comb += topn.group.eq(column)
             with m.If(emit_full & can_load):
-                m.d.sync += [self.out.payload.eq(topn.out), self.out.valid.eq(1),
+                m.d.sync += [out_q.eq(topn.out), self.out.valid.eq(1),
                              emit_col.eq(emit_col + 1)]
                 with m.If(emit_col == mm - 1):
                     m.d.sync += [emit_col.eq(0), emit_bank.eq(~emit_bank)]

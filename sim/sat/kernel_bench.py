@@ -17,11 +17,25 @@ buffer, ``{"id", "image": {"path": .npy of uint8, "base", "n_cmds", "dump": path
 ``dump`` (.npy) for the caller to check.
 
 Error runs: ``"corrupt": {"index", "word", "value"}`` overwrites one descriptor
-word; ``"fault": {"index", "kind": "read" | "write"}`` makes the RAM answer
-``SLVERR`` to every read of command ``index``'s source (``a``) range, or every
-write to its result range.  Both expect ``expect_status``, ``ERR_CMD = index`` and
-the results of the commands before it; a fault lets its command finish
-(``CMDS_DONE = index + 1``), a corrupt descriptor does not (``CMDS_DONE = index``).
+word, ``{"index", "field", "value"}`` one field of
+:data:`~sparseforge.sat_kernel.DESC_FIELDS`; ``"fault": {"index", "kind": "read" |
+"write"}`` makes the RAM answer ``SLVERR`` to every read of command ``index``'s
+source (``a``) range, or every write to its result range, and ``"kind": "desc"``
+to the read of its descriptor (``"field"``: only the beat(s) holding that field).
+All expect ``expect_status``, ``ERR_CMD = index`` and the results of the commands
+before it; a data fault lets its command finish (``CMDS_DONE = index + 1``), a
+corrupt descriptor or a descriptor fault does not (``CMDS_DONE = index``).
+``"cmd_list_offset": k`` starts the list ``k`` bytes after its descriptors (an
+unaligned ``cmd_list``); ``"expect_err_cmd"`` / ``"expect_done"`` override the
+expected ``ERR_CMD`` / ``CMDS_DONE`` (``expect_done`` alone: the list stops before
+its end but no command failed, e.g. at command 0).
+
+Every AR and AW burst the RAM receives is checked against the AXI4 rules (aligned
+to the word, 1 to ``max_burst`` beats, INCR, never across 4 KiB): an illegal burst
+fails its run at once.  ``"bursts": true`` adds the run's bursts, in order, to its
+report (``[channel "r" | "w", address, beats]``).  The bench also watches the
+kernel's sticky ``record_overflow`` flag (a record FIFO written while full, STATUS
+``FIFO_OVERFLOW``): a run during which it rises fails unless it expects that status.
 """
 
 from __future__ import annotations
@@ -36,11 +50,14 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
+from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.families.sat.contract import (
     DESC_BYTES,
+    DESC_FIELD,
+    STATUS,
     Descriptor,
     WgenPlan,
     command_ranges,
@@ -124,14 +141,23 @@ def _inject_fault(cfg: SatConfig, ram, descs: bytes, fault: dict):
     """Make the RAM answer SLVERR inside one command's source or result range; returns
     the function that undoes it."""
     i = fault["index"]
-    desc = Descriptor.unpack(descs[i * DESC_BYTES:(i + 1) * DESC_BYTES])
-    lo, hi = command_ranges(cfg, desc)["a" if fault["kind"] == "read" else "c"]
-    port = ram.read_if if fault["kind"] == "read" else ram.write_if
-    method = "_read" if fault["kind"] == "read" else "_write"
+    if fault["kind"] == "desc":  # the descriptor's own fetch (reads of cmd_addr + 64·i ...)
+        lo = fault["cmd_addr"] + i * DESC_BYTES
+        hi = lo + DESC_BYTES
+        if "field" in fault:  # only the beat(s) holding this field
+            f = DESC_FIELD[fault["field"]]
+            lo, hi = lo + f.offset // 8, lo + (f.offset + f.bits) // 8
+    else:
+        desc = Descriptor.unpack(descs[i * DESC_BYTES:(i + 1) * DESC_BYTES])
+        lo, hi = command_ranges(cfg, desc)["a" if fault["kind"] == "read" else "c"]
+    reads = fault["kind"] in ("read", "desc")
+    port = ram.read_if if reads else ram.write_if
+    method = "_read" if reads else "_write"
     orig = getattr(port, method)
 
     async def faulty(address, *args):
-        if lo <= address < hi:
+        # reads: (word address, bytes); writes: (address, data) of one strobe run
+        if address < hi and lo < address + (args[0] if reads else 1):
             raise OSError(f"injected fault at {address:#x}")
         return await orig(address, *args)
 
@@ -146,13 +172,94 @@ def _inject_fault(cfg: SatConfig, ram, descs: bytes, fault: dict):
     return restore
 
 
-async def _start_and_wait(axil, off: dict, cmd_addr: int, n_cmds: int) -> dict:
+class BusMonitor:
+    """Records every AR / AW burst the RAM takes and checks it against the AXI4 rules.
+
+    Wraps the channels' ``recv`` (the RAM's own read / write processes call it once
+    per burst), so it costs nothing per clock cycle.
+    """
+
+    def __init__(self, ram, word_bytes: int, max_burst: int):
+        self.word_bytes, self.max_burst = word_bytes, max_burst
+        self.bursts: list[tuple[str, int, int]] = []
+        self.illegal: list[str] = []
+        for kind, port, name in (("r", ram.read_if, "ar"), ("w", ram.write_if, "aw")):
+            channel = getattr(port, f"{name}_channel")
+            channel.recv = self._wrap(kind, name, channel.recv)
+
+    def _wrap(self, kind: str, name: str, recv):
+        async def wrapped():
+            txn = await recv()
+            addr = int(getattr(txn, f"{name}addr"))
+            beats = int(getattr(txn, f"{name}len")) + 1
+            size = int(getattr(txn, f"{name}size"))
+            burst = int(getattr(txn, f"{name}burst"))
+            self.bursts.append((kind, addr, beats))
+            wb = self.word_bytes
+            why = []
+            if addr % wb:
+                why.append(f"address not a multiple of {wb}")
+            if not 1 <= beats <= self.max_burst:
+                why.append(f"{beats} beats (max_burst {self.max_burst})")
+            if addr // 4096 != (addr + beats * wb - 1) // 4096:
+                why.append("crosses 4 KiB")
+            if (size, burst) != (wb.bit_length() - 1, 1):
+                why.append(f"size {size} / burst type {burst}")
+            if why:
+                self.illegal.append(f"{name.upper()} {addr:#x} len {beats - 1} at "
+                                    f"{get_sim_time('ns')} ns: {', '.join(why)}")
+            return txn
+
+        return wrapped
+
+
+class IllegalBurst(AssertionError):
+    """The kernel issued a burst that breaks the AXI4 rules."""
+
+
+async def _watch_overflow(dut, seen: list) -> None:
+    """Note the time whenever the kernel's sticky ``record_overflow`` flag rises."""
+    while True:
+        await RisingEdge(dut.record_overflow)
+        seen.append(get_sim_time("ns"))
+
+
+def _corrupt_descriptor(ram, cmd_addr: int, bad: dict) -> None:
+    """Overwrite one word (``"word"``) or one field (``"field"``) of a descriptor."""
+    at = cmd_addr + bad["index"] * DESC_BYTES
+    if "field" not in bad:
+        ram.write(at + 4 * bad["word"], int(bad["value"]).to_bytes(4, "little"))
+        return
+    f = DESC_FIELD[bad["field"]]
+    value = int.from_bytes(ram.read(at, DESC_BYTES), "little")
+    mask = ((1 << f.bits) - 1) << f.offset
+    value = value & ~mask | (int(bad["value"]) << f.offset & mask)
+    ram.write(at, value.to_bytes(DESC_BYTES, "little"))
+
+
+def _expected_stop(run: dict) -> tuple[int, int] | None:
+    """``(ERR_CMD, CMDS_DONE)`` a run that must stop early expects, else ``None``."""
+    bad, fault = run.get("corrupt"), run.get("fault")
+    if bad:
+        stop = (bad["index"], bad["index"])
+    elif fault:
+        i = fault["index"]
+        stop = (i, i if fault["kind"] == "desc" else i + 1)
+    elif "expect_done" in run or "expect_err_cmd" in run:
+        stop = (0, 0)
+    else:
+        return None
+    return (run.get("expect_err_cmd", stop[0]), run.get("expect_done", stop[1]))
+
+
+async def _start_and_wait(axil, off: dict, cmd_addr: int, n_cmds: int,
+                          monitor: BusMonitor | None = None) -> dict:
     """Start a list, wait for ``ap_done``, read the status registers."""
     await axil.write_dword(off["cmd_list_lo"], cmd_addr & 0xFFFFFFFF)
     await axil.write_dword(off["cmd_list_hi"], cmd_addr >> 32)
     await axil.write_dword(off["n_cmds"], n_cmds)
     await axil.write_dword(off["CTRL"], 1)
-    ctrl = await _wait_done(axil, off["CTRL"])
+    ctrl = await _wait_done(axil, off["CTRL"], monitor=monitor)
     cycles = (await axil.read_dword(off["CYCLES_LO"])) | (
         await axil.read_dword(off["CYCLES_HI"])) << 32
     return {"cycles": cycles, "status": await axil.read_dword(off["STATUS"]),
@@ -173,11 +280,13 @@ async def _run_image(axil, ram, off: dict, run: dict) -> dict:
             "passed": regs["status"] == 0 and regs["cmds_done"] == spec["n_cmds"]}
 
 
-async def _wait_done(axil, ctrl: int, limit_polls: int = 1 << 20) -> int:
+async def _wait_done(axil, ctrl: int, limit_polls: int = 1 << 20, monitor=None) -> int:
     for _ in range(limit_polls):
         v = await axil.read_dword(ctrl)
         if v & 0x2:
             return v
+        if monitor is not None and monitor.illegal:  # fail fast: the kernel may hang
+            raise IllegalBurst("; ".join(monitor.illegal[:4]))
     raise TimeoutError(f"ap_done never came; CTRL = {v:#x}")
 
 
@@ -200,10 +309,14 @@ async def sat_kernel_runs(dut):
     for _ in range(2):
         await RisingEdge(dut.ap_clk)
 
+    monitor = BusMonitor(ram, cfg.axi_data_bits // 8, cfg.max_burst)
+    overflows: list = []
+    cocotb.start_soon(_watch_overflow(dut, overflows))
     report = []
     start = time.perf_counter()
     total = 0
     for run in spec["runs"]:
+        n_bursts, n_overflows = len(monitor.bursts), len(overflows)
         if "image" in run:
             report.append(await _run_image(axil, ram, off, run))
             total += report[-1]["cycles"]
@@ -211,24 +324,30 @@ async def sat_kernel_runs(dut):
         image, jobs, cmd_addr = layout_run(cfg, run["vectors"], run.get("base", 0x1000))
         for addr, raw in image:
             ram.write(addr, raw)
-        bad = run.get("corrupt")  # {"index": i, "word": w, "value": v}: a faulty descriptor
+        bad = run.get("corrupt")  # a faulty descriptor word or field
         if bad:
-            ram.write(cmd_addr + bad["index"] * DESC_BYTES + 4 * bad["word"],
-                      int(bad["value"]).to_bytes(4, "little"))
+            _corrupt_descriptor(ram, cmd_addr, bad)
         fault = run.get("fault")
-        restore = _inject_fault(cfg, ram, dict(image)[cmd_addr], fault) if fault else None
+        restore = _inject_fault(cfg, ram, dict(image)[cmd_addr],
+                                {**fault, "cmd_addr": cmd_addr}) if fault else None
         for plan, c_addr, _want in jobs:  # poison the result areas
             size = wgen_bytes(cfg, plan)[1] if isinstance(plan, WgenPlan) else 64
             ram.write(c_addr, b"\xa5" * size)
-        regs = await _start_and_wait(axil, off, cmd_addr, len(jobs))
+        try:
+            regs = await _start_and_wait(axil, off, cmd_addr + run.get("cmd_list_offset", 0),
+                                         len(jobs), monitor)
+        except IllegalBurst as exc:  # the kernel's state is unknown: stop the bench here
+            report.append({"id": run["id"], "passed": False, "illegal_bursts": [str(exc)]})
+            break
         if restore:
             restore()
         cycles, status, err_cmd = regs["cycles"], regs["status"], regs["err_cmd"]
         done = regs["cmds_done"]
         mism = []
-        if bad or fault:
-            want_done = bad["index"] if bad else fault["index"] + 1
-            jobs = jobs[:(bad or fault)["index"]]
+        stop = _expected_stop(run)
+        if stop:
+            want_done = stop[1]
+            jobs = jobs[:stop[0]]  # the failing command's results are not checked
         for plan, c_addr, want in jobs:
             if isinstance(plan, WgenPlan):  # mismatching groups
                 raw = np.frombuffer(ram.read(c_addr, wgen_bytes(cfg, plan)[1]), np.uint8)
@@ -241,12 +360,19 @@ async def sat_kernel_runs(dut):
             mism.append(int(np.count_nonzero(got != want)))
         total += cycles
         want_status = run.get("expect_status", 0)
-        if not (bad or fault):
+        if not stop:
             want_done = len(jobs)
-        ok_status = status == want_status and (
-            not (bad or fault) or err_cmd == (bad or fault)["index"])
-        report.append({"id": run["id"], **regs, "mismatches": mism,
-                       "passed": ok_status and done == want_done and not any(mism)})
+        ok_status = status == want_status and (not stop or err_cmd == stop[0])
+        illegal = monitor.illegal[:]
+        monitor.illegal.clear()
+        overflow = len(overflows) > n_overflows
+        entry = {"id": run["id"], **regs, "mismatches": mism, "illegal_bursts": illegal,
+                 "overflow": overflow,
+                 "passed": ok_status and done == want_done and not any(mism) and not illegal
+                 and (not overflow or want_status == STATUS["FIFO_OVERFLOW"])}
+        if run.get("bursts"):
+            entry["bursts"] = monitor.bursts[n_bursts:]
+        report.append(entry)
     wall = time.perf_counter() - start
     Path(spec["report"]).write_text(json.dumps(
         {"runs": report, "sim_seconds": wall, "kernel_cycles": total}, indent=1))

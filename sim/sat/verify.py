@@ -94,19 +94,22 @@ def run_wgen_regression(cfg: SatConfig, build_dir: Path, simulator: str = "veril
 
 
 def run_kernel_runs(cfg: SatConfig, build_dir: Path, runs: list[dict],
-                    simulator: str = "verilator", lint: bool = True) -> dict:
+                    simulator: str = "verilator", lint: bool = True,
+                    verilog: str | None = None) -> dict:
     """Build the SAT kernel (AXI shell + engine) and execute ``runs`` (command lists).
 
     Each run is ``{"id", "vectors": [...], "base"?}``; returns the bench report
     ``{"runs": [{"id", "cycles", "status", "mismatches", "passed", ...}], "lint", ...}``
     (``lint`` as for :func:`run_regression`, ``None`` with ``lint=False``).
+    ``verilog``: the kernel's text if not ``kernel_verilog(cfg)`` (tests of a
+    deliberately broken kernel).
     """
     from sparseforge.hwgen.sat.kernel import kernel_verilog
 
     build_dir = Path(build_dir).resolve()
     (build_dir / "rtl").mkdir(parents=True, exist_ok=True)
     source = build_dir / "rtl" / f"{cfg.kernel_name}.v"
-    text = kernel_verilog(cfg)
+    text = kernel_verilog(cfg) if verilog is None else verilog
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
     lint_result = _lint(source, cfg.kernel_name, KERNEL_WAIVERS) \

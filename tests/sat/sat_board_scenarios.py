@@ -14,7 +14,7 @@ import numpy as np
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.host.kernel import DriverError
 from sparseforge.host.sat import KernelRunError, SatDriver
-from sparseforge.families.sat.contract import CommandList, Descriptor, register_map
+from sparseforge.families.sat.contract import CommandList, Descriptor, command_ranges, register_map
 from sparseforge.sim.bdwp import golden
 from sparseforge.sim.sat.kernel_perf import list_cycles
 
@@ -202,6 +202,36 @@ def kernel_error(board) -> dict:
     except KernelRunError as exc:
         return {"message": str(exc), "status": exc.status, "command": exc.command,
                 "done": exc.done}
+    return {"message": None}
+
+
+def kernel_bad_address(board) -> dict:
+    """Issue 10 defect 2 through the driver: with ``check=False`` (or from bare-metal C)
+    an address off the AXI word reaches the kernel, which stops the list (STATUS
+    BAD_ADDRESS) before any traffic for that command; the buffer outside the first
+    command's results is untouched."""
+    drv = _driver(board)
+    cfg = drv.config
+    rng = np.random.default_rng(4)
+    cl = CommandList(cfg)
+    cl.add(_ints(rng, cfg, (4, 16)), _ints(rng, cfg, (16, 4)), "dense")
+    cl.add(_ints(rng, cfg, (4, 16)), _ints(rng, cfg, (16, 4)), "ff")
+    buf = board.allocate(cl.nbytes, "u1")
+    base = int(buf.device_address)
+    buf[:] = cl.image(base)
+    buf.flush()
+    d0, d1 = cl.descriptors(base)
+    bad = Descriptor(**{**d1.__dict__, "a_addr": d1.a_addr + 8})
+    before = np.asarray(buf).copy()
+    try:
+        drv.execute([d0, bad], [buf], check=False)
+    except KernelRunError as exc:
+        buf.invalidate()
+        lo, hi = command_ranges(cfg, d0)["c"]
+        after = np.asarray(buf).copy()
+        after[lo - base:hi - base] = before[lo - base:hi - base]
+        return {"message": str(exc), "status": exc.status, "command": exc.command,
+                "done": exc.done, "untouched": bool((after == before).all())}
     return {"message": None}
 
 

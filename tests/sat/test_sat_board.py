@@ -165,7 +165,7 @@ def test_bad_input_is_refused_before_the_device_is_touched(built):
         "N:M mismatch": "N:M = 3:8; allowed: 2:8",
         "plain numpy buffer": "buffers[0] is a ndarray",
         "misaligned stride": "a_stride = ",
-        "negative tiles": "row_tiles = -1; allowed: 0 to 2**32 - 1",
+        "negative tiles": "row_tiles = -1; allowed: 0 to 4294967295 (32-bit field)",
         "freed buffer": "buffers[0]: buffer: the buffer was freed",
         "empty descriptor list": "descriptors is empty",
         "bad register name": "no register 'NOPE'",
@@ -181,6 +181,18 @@ def test_kernel_error_names_the_command(built):
     res = _run(built, "4x4-2of8-128b", "kernel_error")
     assert (res["status"], res["command"], res["done"]) == (2, 1, 1), res
     assert "command 1 (op ff) failed: N:M of the descriptor differs" in res["message"]
+
+
+@pytest.mark.slow
+def test_kernel_refuses_an_unaligned_address_the_driver_let_through(built):
+    """Defect 2 end to end: ``execute(check=False)`` with ``a_addr`` 8 bytes off the
+    AXI word; before the fix the reader livelocked at 0x...8 (no ap_done)."""
+    from sparseforge.families.sat.contract import ERRORS, STATUS
+
+    res = _run(built, "4x4-2of8-128b", "kernel_bad_address")
+    assert (res["status"], res["command"], res["done"]) == (STATUS["BAD_ADDRESS"], 1, 1), res
+    assert f"command 1 (op ff) failed: {ERRORS[STATUS['BAD_ADDRESS']]}" in res["message"]
+    assert res["untouched"], "the refused command wrote to the buffer"
 
 
 @pytest.mark.slow

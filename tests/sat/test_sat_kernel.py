@@ -17,6 +17,7 @@ from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, RegisterMap
 from sparseforge.families.sat.contract import (
     DESC_BYTES,
     OPCODES,
+    STATUS,
     CommandList,
     Descriptor,
     Geometry,
@@ -217,25 +218,81 @@ def _runs(cfg, seed):
     runs.append({"id": "pruned", "vectors": _link([wbig[0], on_w[0], wbig[1], on_w[1]])})
     runs.append({"id": "list", "base": 0x7FC0, "vectors": _link(
         [wbig[0], on_w[0], *vecs, wbig[1], *big, on_w[1], *wv])})
-    runs.append({"id": "bad-op", "vectors": vecs[:3], "expect_status": 1,
-                 "corrupt": {"index": 1, "word": 0, "value": 0x00080209}})
-    runs.append({"id": "bad-nm", "vectors": vecs[:3], "expect_status": 2,
-                 "corrupt": {"index": 2, "word": 0, "value": 0x00040202}})
-    runs.append({"id": "bad-steps", "vectors": vecs[:2], "expect_status": 3,
-                 "corrupt": {"index": 0, "word": 1, "value": cfg.max_steps + 1}})
+    runs.append({"id": "bad-op", "vectors": vecs[:3], "expect_status": STATUS["BAD_OPCODE"],
+                 "corrupt": {"index": 1, "field": "op", "value": 9}})
+    runs.append({"id": "bad-nm", "vectors": vecs[:3], "expect_status": STATUS["BAD_NM"],
+                 "corrupt": {"index": 2, "field": "m", "value": cfg.m // 2}})
+    runs.append({"id": "bad-steps", "vectors": vecs[:2], "expect_status": STATUS["BAD_STEPS"],
+                 "corrupt": {"index": 0, "field": "steps", "value": cfg.max_steps + 1}})
     # the same checks stop a list at a weight generation; opcode 6 is the first unknown one
-    runs.append({"id": "bad-op-6", "vectors": [wv[0], vecs[0], wv[3]], "expect_status": 1,
-                 "corrupt": {"index": 2, "word": 0, "value": 6 | cfg.n << 8 | cfg.m << 16}})
-    runs.append({"id": "bad-nm-wgen", "vectors": [vecs[0], wv[1], vecs[1]], "expect_status": 2,
-                 "corrupt": {"index": 1, "word": 0,
-                             "value": OPCODES["wgen_col"] | cfg.n << 8 | 2 * cfg.m << 16}})
-    runs.append({"id": "bad-steps-wgen", "vectors": [wv[2], vecs[0]], "expect_status": 3,
-                 "corrupt": {"index": 0, "word": 1, "value": cfg.max_steps + 1}})
+    runs.append({"id": "bad-op-6", "vectors": [wv[0], vecs[0], wv[3]],
+                 "expect_status": STATUS["BAD_OPCODE"],
+                 "corrupt": {"index": 2, "field": "op", "value": 6}})
+    runs.append({"id": "bad-nm-wgen", "vectors": [vecs[0], wv[1], vecs[1]],
+                 "expect_status": STATUS["BAD_NM"],
+                 "corrupt": {"index": 1, "field": "m", "value": 2 * cfg.m}})
+    runs.append({"id": "bad-steps-wgen", "vectors": [wv[2], vecs[0]],
+                 "expect_status": STATUS["BAD_STEPS"],
+                 "corrupt": {"index": 0, "field": "steps", "value": cfg.max_steps + 1}})
     runs.append({"id": "read-fault-wgen", "vectors": [vecs[0], wbig[0], vecs[1]],
-                 "expect_status": 4, "fault": {"index": 1, "kind": "read"}})
+                 "expect_status": STATUS["AXI_READ"], "fault": {"index": 1, "kind": "read"}})
     runs.append({"id": "write-fault-wgen", "vectors": [vecs[1], wbig[1], vecs[0]],
-                 "expect_status": 5, "fault": {"index": 1, "kind": "write"}})
+                 "expect_status": STATUS["AXI_WRITE"], "fault": {"index": 1, "kind": "write"}})
+    runs += _hardening_runs(cfg, vecs, wv)
     return runs
+
+
+def _hardening_runs(cfg, vecs, wv):
+    """Issue 10 defects 2 and 3: descriptors with an address or stride off the AXI word
+    (half a word: 0x1FF8-like addresses made the reader livelock), an unaligned
+    ``cmd_list``, and a read error on a descriptor's own fetch.  Each must stop the list
+    at that command with no data burst for it (``"bursts"``: the test checks the
+    traffic)."""
+    half = cfg.axi_data_bits // 16  # bytes: half an AXI word
+    bad = STATUS["BAD_ADDRESS"]
+    runs = []
+    value = {"a_addr": 0x1FF8, "b_addr": 0x1FF8, "c_addr": 0x2000 + half,
+             "a_stride": 4096 + half, "b_stride": half}
+    for field, vectors, index in [
+            ("a_addr", [vecs[0], vecs[1], vecs[2]], 0), ("b_addr", [vecs[1], vecs[0]], 1),
+            ("c_addr", [vecs[2], vecs[0], vecs[1]], 2), ("a_stride", [vecs[3], vecs[1]], 1),
+            ("b_stride", [vecs[0], vecs[3], vecs[2]], 1),
+            # weight generations: their source and destination, and an unused field
+            ("a_addr", [vecs[0], wv[0], vecs[1]], 1), ("c_addr", [wv[1], vecs[0]], 0),
+            ("b_addr", [vecs[1], wv[2]], 1)]:
+        runs.append({"id": f"bad-{field}-{vectors[index]['id']}", "vectors": vectors,
+                     "expect_status": bad, "bursts": True,
+                     "corrupt": {"index": index, "field": field, "value": value[field]}})
+    runs.append({"id": "unaligned-cmd-list", "vectors": vecs[:2], "expect_status": bad,
+                 "cmd_list_offset": half, "expect_err_cmd": 0, "expect_done": 0,
+                 "bursts": True})
+    # SLVERR on the beat(s) of command 1's result address: decoding them anyway wrote
+    # to address 0 before the fix; SLVERR on all of command 0's descriptor
+    runs.append({"id": "desc-fault-c-addr", "vectors": vecs[:3],
+                 "expect_status": STATUS["AXI_READ"], "bursts": True,
+                 "fault": {"index": 1, "kind": "desc", "field": "c_addr"}})
+    runs.append({"id": "desc-fault-wgen", "vectors": [wv[0], vecs[0]],
+                 "expect_status": STATUS["AXI_READ"], "bursts": True,
+                 "fault": {"index": 0, "kind": "desc"}})
+    return runs
+
+
+def _check_stopped_before_traffic(cfg, run, got):
+    """A list stopped at command ``ERR_CMD`` by its descriptor: the last burst of the run
+    is that descriptor's fetch (no data read or written for it), or there is no burst
+    at all when ``cmd_list`` itself was refused."""
+    from sparseforge.sim.sat.kernel_bench import layout_run
+
+    bursts = [tuple(b) for b in got["bursts"]]
+    if run.get("cmd_list_offset"):
+        assert bursts == [], run["id"]
+        return
+    _, _, cmd_addr = layout_run(cfg, run["vectors"], run.get("base", 0x1000))
+    fetch = ("r", cmd_addr + DESC_BYTES * got["err_cmd"], DESC_BYTES * 8 // cfg.axi_data_bits)
+    assert fetch in bursts, run["id"]
+    after = bursts[len(bursts) - bursts[::-1].index(fetch):]
+    assert after == [], f"{run['id']}: traffic after the stopping descriptor: {after[:4]}"
+    assert all(b[0] == "r" for b in bursts[bursts.index(fetch):]), run["id"]
 
 
 def _training_list(cfg, seed):
@@ -309,11 +366,17 @@ def test_kernel_bit_exact_and_cycle_model(cfg, tmp_path_factory):
         assert got["passed"], got
         assert got["ctrl_at_done"] & 0b1110 == 0b1110  # ap_done, ap_idle, ap_ready
         assert got["ctrl_after_read"] & 0b1010 == 0  # done / ready cleared on read
+        if run.get("bursts"):
+            _check_stopped_before_traffic(cfg, run, got)
         if "corrupt" in run:
             assert got["cmds_done"] == run["corrupt"]["index"]
             continue
         if "fault" in run:
-            assert got["cmds_done"] == run["fault"]["index"] + 1
+            f = run["fault"]
+            assert got["cmds_done"] == f["index"] + (f["kind"] != "desc")
+            continue
+        if "expect_done" in run:
+            assert got["cmds_done"] == run["expect_done"]
             continue
         if "image" in run:
             descs = cl.descriptors(base)
@@ -397,7 +460,7 @@ def test_opcodes_are_stable_and_wgen_descriptors_round_trip():
         raw = d.pack()
         assert Descriptor.unpack(raw) == d and d.is_wgen
         words = np.frombuffer(raw, "<u4")
-        assert words[0] == OPCODES[op] | cfg.n << 8 | cfg.m << 16
+        assert list(raw[:4]) == [OPCODES[op], 2, 8, 0]  # op, n, m of the default 2:8
         assert list(words[1:4]) == [steps, 0, tiles]
         assert list(words[4:10]) == [0x40, 1, 0, 0, 0x2000, 0] and not words[10:].any()
     assert not Descriptor("ff", 2, 8, 1, 1, 1, 0, 0, 0, 0, 0).is_wgen

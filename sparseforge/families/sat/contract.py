@@ -9,24 +9,12 @@ here is derived from the :class:`~sparseforge.configs.SatConfig`; see
 
 Descriptor (sixteen little-endian 32-bit words)
 -----------------------------------------------
-====  =============================================  ===================================
-word  GEMM (``dense`` 1, ``ff`` 2, ``bp`` 3)            weight generation (``wgen_row`` 4,
-                                                     ``wgen_col`` 5)
-====  =============================================  ===================================
-0     ``op`` (bits 7:0, :data:`OPCODES`), ``n``        the same
-      (15:8), ``m`` (23:16)
-1     ``steps`` per tile (S)                         S: groups per output column,
-                                                     ``ceil(K / m)``
-2     row tiles (TI)                                 0 (unused)
-3     column tiles (TJ)                              TJ: column tiles of the B stream,
-                                                     ``ceil(Ng / cols)``
-4-5   A stream address (64-bit, low word first)      dense W records (source)
-6-7   B stream address                               0 (unused)
-8-9   result address                                 B stream (destination)
-10    A row-tile stride, bytes                       0 (unused)
-11    B column-tile stride, bytes                    0 (unused)
-12-15 reserved, zero                                 reserved, zero
-====  =============================================  ===================================
+The layout is :data:`DESC_FIELDS` (field, word, low bit, bits, and what the field
+means for a GEMM — ``dense``, ``ff``, ``bp`` — and for a weight generation —
+``wgen_row``, ``wgen_col``); :meth:`Descriptor.pack`, :meth:`Descriptor.unpack`,
+the RTL decoder and the design doc's table (:func:`descriptor_table`) all read it.
+Words no field covers are reserved and zero.  The STATUS codes the kernel reports
+are :data:`STATUS_CODES`.
 
 The kernel runs tile (ti, tj) for ti < TI, tj < TJ (row-major, the order of
 :func:`sparseforge.sat_schedule.plan_gemm`): it streams ``S`` A records from
@@ -74,8 +62,8 @@ Memory layouts (all in units of AXI words of ``axi_data_bits`` bits)
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -92,23 +80,32 @@ from sparseforge.families.sat.schedule import (
 )
 
 __all__ = [
+    "ADDRESS_FIELDS",
     "DESC_BYTES",
+    "DESC_FIELD",
+    "DESC_FIELDS",
     "ERRORS",
     "INFO_FIELDS",
     "OPCODES",
+    "STATUS",
+    "STATUS_CODES",
     "WGEN_OPS",
     "CommandList",
+    "DescField",
     "Descriptor",
     "Geometry",
+    "StatusCode",
     "WgenPlan",
     "command_ranges",
     "decode_info",
+    "descriptor_table",
     "info_words",
     "pack_a_stream",
     "pack_b_stream",
     "pack_wgen_stream",
     "plan_wgen",
     "register_map",
+    "status_table",
     "unpack_b_stream",
     "unpack_results",
     "unpack_wgen_result",
@@ -126,14 +123,43 @@ OPCODES = {"dense": 1, "ff": 2, "bp": 3, "wgen_row": 4, "wgen_col": 5}
 #: The weight-generation opcodes, with their ``colwise`` flag.
 WGEN_OPS = {"wgen_row": False, "wgen_col": True}
 
-#: STATUS error codes (0: no error).
-ERRORS = {
-    1: "unknown opcode",
-    2: "N:M of the descriptor differs from the kernel's",
-    3: "steps above the kernel's maximum (steps_bits)",
-    4: "AXI read error response (SLVERR/DECERR)",
-    5: "AXI write error response (SLVERR/DECERR)",
-}
+
+
+class StatusCode(NamedTuple):
+    """One STATUS value: ``code`` (the register's value), ``name`` (the RTL's and the
+    C header's symbol, ``<KERNEL>_STATUS_<NAME>``) and ``message`` (the driver's text)."""
+
+    code: int
+    name: str
+    message: str
+
+
+#: STATUS codes (0: no error), the one table the RTL (by name), the C header, the
+#: register map, the driver's error messages and the docs read.
+STATUS_CODES = (
+    StatusCode(1, "BAD_OPCODE", "unknown opcode"),
+    StatusCode(2, "BAD_NM", "N:M of the descriptor differs from the kernel's"),
+    StatusCode(3, "BAD_STEPS", "steps above the kernel's maximum (steps_bits)"),
+    StatusCode(4, "AXI_READ", "AXI read error response (SLVERR/DECERR)"),
+    StatusCode(5, "AXI_WRITE", "AXI write error response (SLVERR/DECERR)"),
+    StatusCode(6, "BAD_ADDRESS", "an address or stride of the descriptor, or cmd_list, "
+               "is not a multiple of the AXI word (axi_data_bits / 8 bytes)"),
+    StatusCode(7, "FIFO_OVERFLOW", "a record FIFO overflowed (a kernel fault: reset the "
+               "kernel before the next run)"),
+)
+
+#: STATUS code by name (what the RTL uses).
+STATUS = {s.name: s.code for s in STATUS_CODES}
+
+#: STATUS message by code (what the driver reports).
+ERRORS = {s.code: s.message for s in STATUS_CODES}
+
+
+def status_table() -> str:
+    """The STATUS codes as a Markdown table (``docs/designs/sat_kernel.md`` holds it)."""
+    rows = ["| STATUS | name | meaning |", "|---|---|---|", "| 0 | OK | no error |"]
+    rows += [f"| {s.code} | {s.name} | {s.message} |" for s in STATUS_CODES]
+    return "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True)
@@ -193,7 +219,8 @@ class Geometry:
 def register_map(cfg: SatConfig) -> RegisterMap:
     """The SAT kernel's register map (the single source for RTL, header, XML, driver)."""
     regs = [*ap_ctrl_registers(),
-            Register("STATUS", 0x20, "ro", "error code of the last run (0: none; see ERRORS)"),
+            Register("STATUS", 0x20, "ro", "error code of the last run (0: none)",
+                     values=tuple((c.name, c.code, c.message) for c in STATUS_CODES)),
             Register("ERR_CMD", 0x24, "ro", "index of the command that failed"),
             Register("CYCLES_LO", 0x28, "ro", "clock cycles of the last run, ap_start to "
                      "ap_done (bits 31:0)"),
@@ -230,9 +257,88 @@ def decode_info(words) -> dict[str, int]:
             for w, (_, fields) in zip(words, INFO_FIELDS) for name, lo, bits in fields}
 
 
+class DescField(NamedTuple):
+    """One field of the descriptor: ``bits`` bits from bit ``lo`` of 32-bit word ``word``
+    (a 64-bit address spans two words, low word first), and its meaning for a GEMM
+    and for a weight generation."""
+
+    name: str
+    word: int
+    lo: int
+    bits: int
+    gemm: str
+    wgen: str
+
+    @property
+    def offset(self) -> int:
+        """Bit offset in the 512-bit descriptor (word 0 bit 0 lowest)."""
+        return 32 * self.word + self.lo
+
+    @property
+    def words(self) -> str:
+        """The word(s) it occupies, as the docs write them (``4-5``)."""
+        last = (self.offset + self.bits - 1) // 32
+        return str(self.word) if last == self.word else f"{self.word}-{last}"
+
+
+#: The descriptor layout, the one table :meth:`Descriptor.pack` / :meth:`~Descriptor.unpack`,
+#: the RTL decoder (:mod:`sparseforge.hwgen.sat.kernel`) and the docs read.
+DESC_FIELDS = (
+    DescField("op", 0, 0, 8, "opcode (`OPCODES`)", "the same"),
+    DescField("n", 0, 8, 8, "N of N:M (the kernel's)", "the same"),
+    DescField("m", 0, 16, 8, "M of N:M (the kernel's)", "the same"),
+    DescField("steps", 1, 0, 32, "steps per tile S", "S: groups per output column, "
+              "ceil(K / M)"),
+    DescField("row_tiles", 2, 0, 32, "row tiles TI", "0 (unused)"),
+    DescField("col_tiles", 3, 0, 32, "column tiles TJ", "TJ: column tiles of the B "
+              "stream, ceil(Ng / C)"),
+    DescField("a_addr", 4, 0, 64, "A stream address", "dense W records (source)"),
+    DescField("b_addr", 6, 0, 64, "B stream address", "0 (unused)"),
+    DescField("c_addr", 8, 0, 64, "result address", "B stream (destination)"),
+    DescField("a_stride", 10, 0, 32, "A row-tile stride, bytes", "0 (unused)"),
+    DescField("b_stride", 11, 0, 32, "B column-tile stride, bytes", "0 (unused)"),
+)
+
+#: :data:`DESC_FIELDS` by name.
+DESC_FIELD = {f.name: f for f in DESC_FIELDS}
+
+#: The fields that hold byte addresses or byte strides (the kernel checks their
+#: alignment to the AXI word: STATUS ``BAD_ADDRESS``).
+ADDRESS_FIELDS = ("a_addr", "b_addr", "c_addr", "a_stride", "b_stride")
+
+
+def descriptor_table() -> str:
+    """The descriptor layout as a Markdown table (``docs/designs/sat_kernel.md`` holds it)."""
+    rows = ["| word | bits | field | GEMM: `dense` 1, `ff` 2, `bp` 3 | weight generation: "
+            "`wgen_row` 4, `wgen_col` 5 |", "|---|---|---|---|---|"]
+    used = set()
+    for f in DESC_FIELDS:
+        bits = f"{f.lo + f.bits - 1}:{f.lo}"
+        rows.append(f"| {f.words} | {bits} | `{f.name}` | {f.gemm} | {f.wgen} |")
+        used.update(range(f.offset // 32, (f.offset + f.bits - 1) // 32 + 1))
+    free = [w for w in range(DESC_BYTES // 4) if w not in used]
+    if free:
+        rows.append(f"| {free[0]}-{free[-1]} | | reserved | 0 | 0 |")
+    return "\n".join(rows) + "\n"
+
+
+def _check_int(name: str, value, bits: int, hexa: bool) -> int:
+    """``value`` as an int of ``bits`` bits, or a ConfigError naming the field."""
+    top = (1 << bits) - 1
+    limit = f"{top:#x}" if hexa else str(top)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"descriptor {name} = {value!r}; allowed: an integer 0 to "
+                          f"{limit} ({bits}-bit field)")
+    if not 0 <= value <= top:
+        shown = f"{value:#x}" if hexa else str(value)
+        raise ConfigError(f"descriptor {name} = {shown}; allowed: 0 to {limit} "
+                          f"({bits}-bit field)")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Descriptor:
-    """One command of the list (see the module docstring)."""
+    """One command of the list (layout: :data:`DESC_FIELDS`)."""
 
     op: str
     n: int
@@ -246,31 +352,40 @@ class Descriptor:
     a_stride: int
     b_stride: int
 
-    def pack(self) -> bytes:
-        """The 64 bytes of the descriptor."""
+    def words(self) -> tuple[int, ...]:
+        """The sixteen 32-bit words of the descriptor (word 0 first).
+
+        Raises
+        ------
+        ConfigError
+            An unknown ``op``, or a field that is not an integer within its bits
+            (the message names the field, its value and the allowed range).
+        """
         if self.op not in OPCODES:
-            raise ConfigError(f"op = {self.op!r}; allowed: {', '.join(OPCODES)}")
-        for name in ("steps", "row_tiles", "col_tiles", "a_stride", "b_stride"):
-            v = getattr(self, name)
-            if not 0 <= v < 1 << 32:
-                raise ConfigError(f"descriptor {name} = {v}; allowed: 0 to 2**32 - 1")
-        for name in ("a_addr", "b_addr", "c_addr"):
-            v = getattr(self, name)
-            if not 0 <= v < 1 << 64:
-                raise ConfigError(f"descriptor {name} = {v:#x}; allowed: a 64-bit address")
-        words = [OPCODES[self.op] | self.n << 8 | self.m << 16, self.steps, self.row_tiles,
-                 self.col_tiles, self.a_addr & 0xFFFFFFFF, self.a_addr >> 32,
-                 self.b_addr & 0xFFFFFFFF, self.b_addr >> 32, self.c_addr & 0xFFFFFFFF,
-                 self.c_addr >> 32, self.a_stride, self.b_stride, 0, 0, 0, 0]
-        return struct.pack("<16I", *words)
+            raise ConfigError(f"descriptor op = {self.op!r}; allowed: {', '.join(OPCODES)}")
+        value = 0
+        for f in DESC_FIELDS:
+            v = OPCODES[self.op] if f.name == "op" else _check_int(
+                f.name, getattr(self, f.name), f.bits, f.name.endswith("_addr"))
+            value |= v << f.offset
+        return tuple(value >> (32 * i) & 0xFFFF_FFFF for i in range(DESC_BYTES // 4))
+
+    def pack(self) -> bytes:
+        """The 64 bytes of the descriptor (checks every field, see :meth:`words`)."""
+        return b"".join(w.to_bytes(4, "little") for w in self.words())
 
     @classmethod
     def unpack(cls, raw: bytes) -> Descriptor:
-        w = struct.unpack("<16I", bytes(raw[:DESC_BYTES]))
+        """The descriptor in the first :data:`DESC_BYTES` bytes of ``raw``; an unknown
+        opcode becomes ``op = "0x.."``."""
+        raw = bytes(raw[:DESC_BYTES])
+        if len(raw) < DESC_BYTES:
+            raise ValueError(f"a descriptor is {DESC_BYTES} bytes; got {len(raw)}")
+        value = int.from_bytes(raw, "little")
+        got = {f.name: value >> f.offset & ((1 << f.bits) - 1) for f in DESC_FIELDS}
         ops = {v: k for k, v in OPCODES.items()}
-        return cls(ops.get(w[0] & 0xFF, f"0x{w[0] & 0xFF:02x}"), (w[0] >> 8) & 0xFF,
-                   (w[0] >> 16) & 0xFF, w[1], w[2], w[3], w[4] | w[5] << 32,
-                   w[6] | w[7] << 32, w[8] | w[9] << 32, w[10], w[11])
+        got["op"] = ops.get(got["op"], f"0x{got['op']:02x}")
+        return cls(**got)
 
     @property
     def tiles(self) -> int:

@@ -154,14 +154,14 @@ def kernel_runs(cfg: SatConfig) -> list[dict]:
     """The kernel's part of ``verify``: one command list with every opcode (GEMMs of
     every mode and kind, weight generations both ways, shapes that are not tile
     multiples) and a list the kernel must stop at a descriptor of the wrong N:M."""
-    from sparseforge.families.sat.contract import OPCODES
+    from sparseforge.families.sat.contract import STATUS
     from sparseforge.sim.sat.vectors import default_vectors, wgen_vectors
 
     vecs = default_vectors(cfg, count=1, seed=11)
     return [{"id": "command list", "vectors": vecs + wgen_vectors(cfg, seed=12)},
-            {"id": "wrong N:M stops the list", "vectors": vecs[:3], "expect_status": 2,
-             "corrupt": {"index": 1, "word": 0,
-                         "value": OPCODES["ff"] | cfg.n << 8 | 2 * cfg.m << 16}}]
+            {"id": "wrong N:M stops the list", "vectors": vecs[:3],
+             "expect_status": STATUS["BAD_NM"],
+             "corrupt": {"index": 1, "field": "m", "value": 2 * cfg.m}}]
 
 
 def verify(cfg: SatConfig, board, args) -> dict:

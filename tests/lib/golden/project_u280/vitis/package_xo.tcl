@@ -105,7 +105,7 @@ add_register $block ISR 0xC {interrupt status (toggle on write): ap_done, ap_rea
 add_register $block cmd_list_lo 0x10 {address of the command list (64-byte descriptors) (bits 31:0)} {}
 add_register $block cmd_list_hi 0x14 {address of the command list (64-byte descriptors) (bits 63:32)} {}
 add_register $block n_cmds 0x1C {number of descriptors} {}
-add_register $block STATUS 0x20 {error code of the last run (0: none; see ERRORS)} {}
+add_register $block STATUS 0x20 {error code of the last run (0: none)} {}
 add_register $block ERR_CMD 0x24 {index of the command that failed} {}
 add_register $block CYCLES_LO 0x28 {clock cycles of the last run, ap_start to ap_done (bits 31:0)} {}
 add_register $block CYCLES_HI 0x2C {clock cycles of the last run (bits 63:32)} {}

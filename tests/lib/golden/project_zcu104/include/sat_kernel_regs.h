@@ -20,7 +20,14 @@
 #define SAT_KERNEL_ISR_OFFSET                    0x0Cu        /* tow: interrupt status (toggle on write): ap_done, ap_ready */
 #define SAT_KERNEL_ISR_AP_DONE_MASK              0x1u         /* bit 0 */
 #define SAT_KERNEL_ISR_AP_READY_MASK             0x2u         /* bit 1 */
-#define SAT_KERNEL_STATUS_OFFSET                 0x20u        /* ro: error code of the last run (0: none; see ERRORS) */
+#define SAT_KERNEL_STATUS_OFFSET                 0x20u        /* ro: error code of the last run (0: none) */
+#define SAT_KERNEL_STATUS_BAD_OPCODE             1u           /* unknown opcode */
+#define SAT_KERNEL_STATUS_BAD_NM                 2u           /* N:M of the descriptor differs from the kernel's */
+#define SAT_KERNEL_STATUS_BAD_STEPS              3u           /* steps above the kernel's maximum (steps_bits) */
+#define SAT_KERNEL_STATUS_AXI_READ               4u           /* AXI read error response (SLVERR/DECERR) */
+#define SAT_KERNEL_STATUS_AXI_WRITE              5u           /* AXI write error response (SLVERR/DECERR) */
+#define SAT_KERNEL_STATUS_BAD_ADDRESS            6u           /* an address or stride of the descriptor, or cmd_list, is not a multiple of the AXI word (axi_data_bits / 8 bytes) */
+#define SAT_KERNEL_STATUS_FIFO_OVERFLOW          7u           /* a record FIFO overflowed (a kernel fault: reset the kernel before the next run) */
 #define SAT_KERNEL_ERR_CMD_OFFSET                0x24u        /* ro: index of the command that failed */
 #define SAT_KERNEL_CYCLES_LO_OFFSET              0x28u        /* ro: clock cycles of the last run, ap_start to ap_done (bits 31:0) */
 #define SAT_KERNEL_CYCLES_HI_OFFSET              0x2Cu        /* ro: clock cycles of the last run (bits 63:32) */
