@@ -54,6 +54,7 @@ import pynq
 from pynq.buffer import PynqBuffer
 
 from sparseforge.errors import SparseforgeError
+from sparseforge.formats.integer import int_range, to_bits
 from sparseforge.regmap import CTRL_BITS, Arg, RegisterMap
 
 __all__ = ["DriverError", "KernelDriver", "PynqIO", "describe_ctrl"]
@@ -506,11 +507,11 @@ def _fit(what: str, value, bits: int, signed: bool, c_type: str = "") -> int:
     except TypeError:
         raise DriverError(f"{what} = {value!r} ({type(value).__name__}); allowed: an "
                           f"integer{' (' + c_type + ')' if c_type else ''}") from None
-    lo, hi = (-(1 << bits - 1), (1 << bits - 1) - 1) if signed else (0, (1 << bits) - 1)
+    lo, hi = int_range(bits, signed)
     if not lo <= value <= hi:
         kind = c_type or f"{'signed' if signed else 'unsigned'} {bits}-bit"
         raise DriverError(f"{what} = {value} does not fit {kind}; allowed: {lo} to {hi}")
-    return value & ((1 << bits) - 1)
+    return to_bits(value, bits)
 
 
 def _as_regmap(obj) -> RegisterMap:

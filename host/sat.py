@@ -51,6 +51,7 @@ import pynq
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError, SparseforgeError
 from sparseforge.families.sat.contract import (
+    ALIGN_BYTES,
     ERRORS,
     INFO_FIELDS,
     OPCODES,
@@ -66,7 +67,6 @@ from .kernel import DriverError, KernelDriver
 
 __all__ = ["KernelRunError", "SatDriver", "StepResult"]
 
-_ALIGN = 64
 
 
 
@@ -126,7 +126,7 @@ class SatDriver(KernelDriver):
     """
 
     bindto = (register_map(SatConfig()).vlnv,)
-    pointer_alignment = _ALIGN
+    pointer_alignment = ALIGN_BYTES
     memory = None
     DESIGN = "sat"
 
@@ -360,7 +360,7 @@ class SatDriver(KernelDriver):
 
     def _scratch(self, nbytes: int):
         """The driver's device buffer, grown to at least ``nbytes`` bytes."""
-        need = -(-max(nbytes, _ALIGN) // 4096) * 4096
+        need = -(-max(nbytes, ALIGN_BYTES) // 4096) * 4096
         if self._buffer is None or self._buffer.nbytes < need:
             if self._buffer is not None and hasattr(self._buffer, "freebuffer"):
                 self._buffer.freebuffer()
@@ -389,9 +389,9 @@ class SatDriver(KernelDriver):
             raise DriverError(f"descriptors[{i}].steps = {d.steps}; allowed: 1 to "
                               f"{cfg.max_steps}")
         for name in ("a_addr", "b_addr", "c_addr"):
-            if getattr(d, name) % _ALIGN:
+            if getattr(d, name) % ALIGN_BYTES:
                 raise DriverError(f"descriptors[{i}].{name} = {getattr(d, name):#x} is not "
-                                  f"aligned; allowed: a multiple of {_ALIGN} bytes")
+                                  f"aligned; allowed: a multiple of {ALIGN_BYTES} bytes")
         for field, (lo, hi) in command_ranges(cfg, d).items():
             if not any(s <= lo and hi <= e for s, e in regions):
                 spans = ", ".join(f"[{s:#x}, {e:#x})" for s, e in regions) or "none"

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sparseforge.formats.integer import from_bits
+
 __all__ = [
     "PAD_RULES",
     "NMPackLayout",
@@ -381,6 +383,4 @@ def _unpack_rows(plane: np.ndarray, bits: int, count: int, signed: bool) -> np.n
     bitmat = np.unpackbits(plane, axis=-1, bitorder="little")[:, : count * bits]
     weights = (1 << np.arange(bits)).astype(np.int64)
     values = (bitmat.reshape(rows, count, bits).astype(np.int64) * weights).sum(-1)
-    if signed:
-        values = np.where(values >> (bits - 1), values - (1 << bits), values)
-    return values
+    return from_bits(values, bits, signed) if signed else values

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from sparseforge.families.sat.config import SatConfig
+from sparseforge.formats.integer import wrap
 
 __all__ = ["KINDS", "MODES", "WGEN_MODES", "default_vectors", "make_operands", "make_weight",
            "pruned_operand", "pruned_reference", "reference", "wgen_reference", "wgen_vectors"]
@@ -78,8 +79,7 @@ def pruned_reference(cfg: SatConfig, vector: dict, wgen_vector: dict) -> np.ndar
     a = pruned_operand(cfg, vector, wgen_vector).astype(np.int64)
     w = wgen_reference(cfg, wgen_vector).decompress().astype(np.int64)
     c = a @ (w.T if want == "ff" else w)
-    half = 1 << (cfg.acc_bits - 1)
-    return (c + half) % (1 << cfg.acc_bits) - half
+    return wrap(c, cfg.acc_bits)
 
 
 def wgen_vectors(cfg: SatConfig, seed: int = 0) -> list[dict]:

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from sparseforge.formats.integer import wrap
 from sparseforge import nm
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
@@ -315,8 +316,7 @@ def _training_list(cfg, seed):
 
 
 def _wrap(c, cfg):
-    half = 1 << (cfg.acc_bits - 1)
-    return (c + half) % (1 << cfg.acc_bits) - half
+    return wrap(c, cfg.acc_bits)
 
 
 KERNEL_CONFIGS = [

@@ -70,6 +70,7 @@ import numpy as np
 from sparseforge import nm
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
+from sparseforge.formats.integer import from_bits
 from sparseforge.regmap import Arg, Register, RegisterMap, ap_ctrl_registers
 from sparseforge.families.sat.schedule import (
     GemmPlan,
@@ -81,6 +82,7 @@ from sparseforge.families.sat.schedule import (
 
 __all__ = [
     "ADDRESS_FIELDS",
+    "ALIGN_BYTES",
     "DESC_BYTES",
     "DESC_FIELD",
     "DESC_FIELDS",
@@ -113,6 +115,13 @@ __all__ = [
 ]
 
 DESC_BYTES = 64
+
+#: Alignment, in bytes, of every buffer, stream and stride the host places for the
+#: kernel (command lists, A/B streams, results): one descriptor, and the widest AXI
+#: word (512 bits), so a placement is word-aligned whatever ``axi_data_bits`` is.  The
+#: kernel itself refuses only addresses that are not word-aligned (STATUS
+#: ``BAD_ADDRESS``).
+ALIGN_BYTES = DESC_BYTES
 
 #: Descriptor opcodes.  ``ff`` and ``bp`` run the same sparse datapath (the mask
 #: direction is in how B was compressed); they are kept apart for the record.
@@ -627,7 +636,7 @@ def unpack_b_stream(cfg: SatConfig, raw, col_tiles: int, steps: int
                          bitorder="little")[:, :geo.b_bits]
     cols = bits.reshape(records, C, N * (w + ib)).astype(np.int64)
     vals = (cols[..., :N * w].reshape(records, C, N, w) << np.arange(w)).sum(-1)
-    vals = np.where(vals >> (w - 1), vals - (1 << w), vals)
+    vals = from_bits(vals, w)
     idx = (cols[..., N * w:].reshape(records, C, N, ib) << np.arange(ib)).sum(-1)
 
     def by_column(a):  # (tj, s, j, slot) -> (tj·C + j, s, slot)
@@ -649,11 +658,10 @@ def unpack_wgen_result(cfg: SatConfig, plan: WgenPlan, raw) -> nm.NMTensor:
 
 _MODES = {"ff": ("ff", True), "bp": ("bp", True), "wu": ("dense", False),
           "dense": ("dense", False)}
-_ALIGN = 64
 
 
 def _align(x: int) -> int:
-    return -(-x // _ALIGN) * _ALIGN
+    return -(-x // ALIGN_BYTES) * ALIGN_BYTES
 
 
 @dataclass(frozen=True)
@@ -810,8 +818,8 @@ class CommandList:
 
     def descriptors(self, base: int) -> list[Descriptor]:
         """The descriptors for a buffer at device address ``base`` (64-byte aligned)."""
-        if base % _ALIGN:
-            raise ValueError(f"buffer address {base:#x} is not {_ALIGN}-byte aligned")
+        if base % ALIGN_BYTES:
+            raise ValueError(f"buffer address {base:#x} is not {ALIGN_BYTES}-byte aligned")
         h = base + self.header_bytes
         out = []
         for j in self.jobs:

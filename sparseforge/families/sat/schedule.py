@@ -22,6 +22,7 @@ import numpy as np
 
 from sparseforge import nm
 from sparseforge.families.sat.config import SatConfig
+from sparseforge.formats.integer import from_bits
 
 __all__ = [
     "GemmPlan",
@@ -186,15 +187,9 @@ def unpack_result_beat(cfg: SatConfig, word: int) -> list[list[int]]:
 
     Row 0 of the beat is in the low bits; within a row, column 0 is lowest.
     """
-    mask, half = (1 << cfg.acc_bits) - 1, 1 << (cfg.acc_bits - 1)
-    rows = []
-    for r in range(cfg.drain_rows):
-        row = []
-        for j in range(cfg.cols):
-            v = (word >> ((r * cfg.cols + j) * cfg.acc_bits)) & mask
-            row.append(v - (1 << cfg.acc_bits) if v & half else v)
-        rows.append(row)
-    return rows
+    mask = (1 << cfg.acc_bits) - 1
+    return [[from_bits((word >> ((r * cfg.cols + j) * cfg.acc_bits)) & mask, cfg.acc_bits)
+             for j in range(cfg.cols)] for r in range(cfg.drain_rows)]
 
 
 def pack_dense_group(cfg: SatConfig, values) -> int:
@@ -212,10 +207,7 @@ def unpack_compressed_group(cfg: SatConfig, word: int) -> tuple[list[int], list[
     ``idx[0..N-1]`` (``log2 M`` bits each).
     """
     w, ib = cfg.width, cfg.index_bits
-    values = []
-    for s in range(cfg.n):
-        v = (word >> (s * w)) & ((1 << w) - 1)
-        values.append(v - (1 << w) if v >> (w - 1) else v)
+    values = [from_bits((word >> (s * w)) & ((1 << w) - 1), w) for s in range(cfg.n)]
     base = cfg.n * w
     indices = [(word >> (base + s * ib)) & ((1 << ib) - 1) for s in range(cfg.n)]
     return values, indices
