@@ -164,7 +164,7 @@ def run_flow(family: DesignFamily, cfg, board, args: argparse.Namespace,
         flow["failed_step"] = failed[0]["step"] if failed else None
         flow["seconds"] = sum(s["seconds"] for s in flow["steps"])
         for s in flow["steps"]:
-            s["headline"] = report.headline(s)
+            s["headline"] = report.headline(s, family.report)
         files = write_report(flow, staging)
     return _summary(flow, target, files)
 

@@ -56,6 +56,10 @@ class DesignFamily:
     perf: Callable[..., dict[str, Any]] | None = None
     synth: Callable[..., dict[str, Any]] | None = None
     flow: Callable[..., dict[str, Any]] | None = None
+    #: The family's part of the flow report: a module or object with ``TITLES``,
+    #: ``headline(step)``, ``blocks(step, flow, plots)`` and ``write_files(flow,
+    #: reports)`` (see :mod:`sparseforge.report.flow_report`); ``None``: generic tables.
+    report: Any = None
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:

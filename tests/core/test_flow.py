@@ -17,7 +17,8 @@ from sparseforge.families.sat.config import SatConfig
 from sparseforge.families import DesignFamily
 from sparseforge.flow import FlowStep, run_flow
 from sparseforge.output_dir import MARKER, atomic_output_dir
-from sparseforge.report import per_layer, write_report
+from sparseforge.families.sat.report import per_layer
+from sparseforge.report import write_report
 
 pytest.importorskip("amaranth")
 pytest.importorskip("matplotlib")

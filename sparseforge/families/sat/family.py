@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.families import DesignFamily
+from sparseforge.families.sat import report as sat_report
 from sparseforge.errors import ConfigError, SparseforgeError
 from sparseforge.output_dir import atomic_output_dir
 
@@ -363,4 +364,5 @@ FAMILY = DesignFamily(
     perf=perf,
     synth=synth,
     flow=flow,
+    report=sat_report,
 )

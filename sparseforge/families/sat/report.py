@@ -1,37 +1,24 @@
-"""The report of ``sparseforge flow``: Markdown, HTML, PNG plots and the raw JSON.
+"""The SAT family's part of the flow report: its sections, headlines, plots, lint logs.
 
-:func:`write_report` turns a flow record (see :func:`sparseforge.flow.run_flow`)
-into ``reports/`` inside the flow folder:
-
-* ``index.md`` and ``index.html`` — the same content, built from one list of
-  :class:`Section`; the HTML is self-contained (inline CSS, no JavaScript) and
-  references the PNGs next to it;
-* ``cycles_per_layer.png``, ``utilisation_per_layer.png``, ``phase_time.png`` —
-  matplotlib (Agg, default style), written without a ``Software`` tag so that
-  the same results give byte-identical files;
-* ``lint-<top>.log`` — Verilator's lint output of each linted top (``verify``);
-* ``flow.json`` — every step's full result, wall times and error tracebacks.
-
-Everything above the last section ("Wall time") of ``index.md`` / ``index.html``
-depends only on the step results, so two runs of the same flow give the same
-text there.  The step results are read by their keys (``vectors`` for a
-regression, ``architecture`` (and ``kernel``) for a performance model, ``lut`` /
-``percent`` for a synthesis estimate); other results are shown as key / value
-tables.  matplotlib is imported only when plots are drawn.
+The generic report (:mod:`sparseforge.report.flow_report`) asks the family for
+each step's headline and blocks through :data:`sparseforge.families.sat.family.FAMILY`'s
+``report`` (this module): ``TITLES``, :func:`headline`, :func:`blocks` and
+:func:`write_files`.  The step results are read by their keys (``vectors`` for the
+regression, ``architecture`` / ``kernel`` for the performance model, ``lut`` /
+``percent`` / ``parts`` for the synthesis estimate).  matplotlib is imported only
+when plots are drawn.
 """
 
 from __future__ import annotations
 
-import html
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SparseforgeError
+from sparseforge.families.sat.contract import STATUS
+from sparseforge.report.document import Image, Link, Table, require_matplotlib, save_png
+from sparseforge.report.flow_report import step_result
 
-__all__ = ["Image", "Link", "Section", "Table", "headline", "require_matplotlib",
-           "to_html", "to_markdown", "write_report"]
+__all__ = ["PLOTS", "TITLES", "blocks", "headline", "per_layer", "write_files"]
 
 #: Layers shown in the per-layer plots; a workload with more shows its costliest ones.
 MAX_PLOT_LAYERS = 30
@@ -49,90 +36,23 @@ PLOTS = {
 }
 
 
-# --------------------------------------------------------------------------- document model
-
-
-@dataclass(frozen=True)
-class Link:
-    """A table cell or paragraph that links to ``href`` (relative to ``reports/``)."""
-
-    text: str
-    href: str
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table; ``align`` holds ``l`` or ``r`` per column (default: all left)."""
-
-    header: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-    align: str = ""
-
-
-@dataclass(frozen=True)
-class Image:
-    """A picture next to the report (``src`` relative to ``reports/``)."""
-
-    src: str
-    alt: str
-
-
-@dataclass(frozen=True)
-class Code:
-    """A preformatted block (a command line)."""
-
-    text: str
-
-
-@dataclass
-class Section:
-    """A titled part of the report: paragraphs (``str``), tables, images and code."""
-
-    title: str
-    blocks: list[Any] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- entry points
-
-
-def require_matplotlib() -> None:
-    """Raise a clear error unless matplotlib (the ``bench`` extra) is importable."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise SparseforgeError(
-            "the flow report draws its plots with matplotlib, which is not installed; "
-            "install the bench extra: pip install 'sparseforge[bench]' (in a clone: "
-            "pip install -e '.[bench]')") from None
-
-
-def write_report(flow: dict, folder: Path) -> list[str]:
-    """Write ``reports/`` for ``flow`` into the flow folder; returns the relative paths."""
-    reports = Path(folder) / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    perf = _result(flow, "perf")
+def write_files(flow: dict, reports: Path) -> list[str]:
+    """Draw the plots of the perf step and write the lint logs of the verify step into
+    ``reports``; returns the paths relative to the flow folder."""
+    perf = step_result(flow, "perf")
     written = []
     if perf is not None and perf.get("architecture", {}).get("layers"):
         for name in _draw_plots(perf["architecture"], reports):
             written.append(f"reports/{name}")
-    verify = _result(flow, "verify", ok_only=False)
+    verify = step_result(flow, "verify", ok_only=False)
     for x in (verify or {}).get("lint") or ():
         (reports / _lint_log(x)).write_text(x["log"])
         written.append(f"reports/{_lint_log(x)}")
-    sections = build_sections(flow, {Path(p).name for p in written})
-    title = _title(flow)
-    (reports / "index.md").write_text(to_markdown(title, sections))
-    (reports / "index.html").write_text(to_html(title, sections))
-    (reports / "flow.json").write_text(json.dumps(flow, indent=2, sort_keys=True) + "\n")
-    return sorted([*written, "reports/index.md", "reports/index.html", "reports/flow.json"])
+    return written
 
 
-def headline(step: dict) -> str:
-    """One line saying what a step did (or why it did not)."""
-    if step["status"] == "skipped":
-        return "not run: an earlier step failed"
-    if step["status"] == "error":
-        return step["error"].splitlines()[0]
+def headline(step: dict) -> str | None:
+    """One line saying what a SAT step's result shows (``None``: not a SAT result)."""
     r = step["result"]
     if "vectors" in r:
         text = f"engine {r['passed']}/{len(r['vectors'])} vectors pass"
@@ -166,83 +86,19 @@ def headline(step: dict) -> str:
         return (f"{r.get('top', 'design')}: LUT {r['lut']:,} ({p['lut']:.2f}%), FF "
                 f"{r['ff']:,} ({p['ff']:.2f}%), DSP {r['dsp']:,} ({p['dsp']:.2f}%), BRAM36 "
                 f"{r['bram36']:g} ({p['bram36']:.2f}%)")
-    if "files" in r:
-        return f"wrote {len(r['files'])} files into {step.get('folder') or r.get('out')}/"
-    return "failed" if step["status"] == "failed" else "ok"
+    return None
 
 
-# --------------------------------------------------------------------------- sections
-
-
-def build_sections(flow: dict, plots: set[str] = frozenset()) -> list[Section]:
-    """The report's sections, in order; ``plots`` names the PNGs that were drawn."""
-    sections = [_overview(flow), _config_section(flow)]
-    if flow.get("board"):
-        sections.append(_board_section(flow["board"]))
-    for step in flow["steps"]:
-        sections.append(_step_section(step, flow, plots))
-    sections.append(_times_section(flow))
-    return sections
-
-
-def _overview(flow: dict) -> Section:
-    steps = flow["steps"]
-    if flow["failed"]:
-        bad = next(s for s in steps if s["step"] == flow["failed_step"])
-        status = (f"FAILED at step {bad['step']}: {bad['headline']}. "
-                  "The steps after it did not run.")
-    else:
-        status = f"All {len(steps)} steps passed."
-    rows = [(s["step"], s["status"].upper() if s["status"] != "ok" else "ok", s["headline"],
-             Link(f"{s['folder']}/", f"../{s['folder']}/") if s.get("folder")
-             and s["status"] == "ok" else "-",
-             Link(s["log"], f"../{s['log']}") if s.get("log") else "-") for s in steps]
-    return Section("Summary", [status, Code(flow["command"]),
-                               Table(("step", "status", "outcome", "output", "log"), rows)])
-
-
-def _config_section(flow: dict) -> Section:
-    rows = [(key, str(value)) for key, value in flow["config"].items()]
-    blocks: list[Any] = [f"The {flow['design']} configuration every step generates, "
-                         "verifies, predicts and synthesises."]
-    if flow.get("config_note"):
-        blocks.append(f"Used: {flow['config_note']}.")
-    return Section("Configuration", [*blocks, Table(("parameter", "value"), rows)])
-
-
-def _board_section(board: dict) -> Section:
-    res, mem = board["resources"], board["memory"][0] if board["memory"] else None
-    rows = [("board", f"{board['display_name']} ({board['name']})"),
-            ("part", board["device"]["part"]),
-            ("LUT", f"{res['lut']:,}"), ("FF", f"{res['ff']:,}"),
-            ("DSP", f"{res['dsp']:,} {res['dsp_kind']}"), ("BRAM36", f"{res['bram36']:,}"),
-            ("URAM", f"{res['uram']:,}"),
-            ("clock", f"{board['clocks']['default_mhz']:g} MHz")]
-    if mem:
-        rows.append(("memory", f"{mem['kind']} {mem['peak_gbs']:g} GB/s peak"))
-    return Section("Board", [Table(("", "value"), rows)])
-
-
-def _step_section(step: dict, flow: dict, plots: set[str]) -> Section:
-    title = TITLES.get(step["step"], step["step"].capitalize())
-    if step["status"] == "skipped":
-        return Section(title, ["Not run: an earlier step failed."])
-    if step["status"] == "error":
-        return Section(title, [f"The step raised an error: {step['error']}",
-                               "The traceback is in flow.json."])
+def blocks(step: dict, flow: dict, plots: set[str]) -> list | None:
+    """The blocks of a SAT step's section (``None``: not a SAT result)."""
     r = step["result"]
     if "vectors" in r:
-        return Section(title, _verify_blocks(r))
+        return _verify_blocks(r)
     if "architecture" in r:
-        return Section(title, _perf_blocks(r, flow, plots))
+        return _perf_blocks(r, flow, plots)
     if "lut" in r and "percent" in r:
-        return Section(title, _synth_blocks(r, flow))
-    if "files" in r:
-        folder = step.get("folder")
-        rows = [(Link(f"{folder}/{f}", f"../{folder}/{f}") if folder else f,) for f in r["files"]]
-        return Section(title, [Table(("file",), rows)])
-    rows = [(k, str(v)) for k, v in sorted(r.items()) if isinstance(v, (str, int, float, bool))]
-    return Section(title, [Table(("key", "value"), rows)])
+        return _synth_blocks(r, flow)
+    return None
 
 
 def _verify_blocks(r: dict) -> list:
@@ -268,8 +124,6 @@ def _verify_blocks(r: dict) -> list:
                    Table(("mode", "back-pressure", "groups", "cycles", "result"), rows, "llrrl")]
     kernel = r.get("kernel")
     if kernel:
-        from .sat_kernel import STATUS  # the SAT kernel's one STATUS table
-
         rows = [(k["id"], str(k["cmds_done"]), str(k["status"]), f"{k['cycles']:,}",
                  "pass" if k["passed"] else "FAIL") for k in kernel["runs"]]
         blocks += ["The kernel (AXI4-Lite control, AXI4 master, command processor, engine, "
@@ -391,108 +245,6 @@ def _count(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def _times_section(flow: dict) -> Section:
-    rows = [(s["step"], s["status"], f"{s['seconds']:.1f}") for s in flow["steps"]]
-    rows.append(("total", "", f"{flow['seconds']:.1f}"))
-    return Section("Wall time", ["Seconds per step on this run (the only part of the "
-                                 "report that changes from run to run).",
-                                 Table(("step", "status", "seconds"), rows, "llr")])
-
-
-def _title(flow: dict) -> str:
-    board = flow["board"]["name"] if flow.get("board") else None
-    return f"sparseforge flow: {flow['design']}" + (f" on {board}" if board else "")
-
-
-def _result(flow: dict, verb: str, ok_only: bool = True) -> dict | None:
-    """The result of step ``verb``: when it passed, or (``ok_only=False``) also when it
-    ran and failed a check."""
-    for step in flow["steps"]:
-        if step["step"] == verb and (step["status"] == "ok" or (
-                not ok_only and step["status"] == "failed")):
-            return step["result"]
-    return None
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def to_markdown(title: str, sections: list[Section]) -> str:
-    """GitHub-flavoured Markdown of the report."""
-    out = [f"# {title}", ""]
-    for section in sections:
-        out += [f"## {section.title}", ""]
-        for block in section.blocks:
-            if isinstance(block, str):
-                out += [block, ""]
-            elif isinstance(block, Code):
-                out += ["```", block.text, "```", ""]
-            elif isinstance(block, Image):
-                out += [f"![{block.alt}]({block.src})", ""]
-            elif isinstance(block, Table):
-                out += [*_markdown_table(block), ""]
-    return "\n".join(out)
-
-
-def _markdown_table(table: Table) -> list[str]:
-    def cell(value: Any) -> str:
-        text = f"[{value.text}]({value.href})" if isinstance(value, Link) else str(value)
-        return text.replace("|", "\\|") or " "
-
-    align = table.align or "l" * len(table.header)
-    rule = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(cell(h) for h in table.header) + " |",
-             "|" + "|".join(rule) + "|"]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
-    return lines
-
-
-_CSS = """body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.5em 0 1em}
-th,td{border:1px solid #ccc;padding:0.2em 0.6em;text-align:left}
-th{background:#f3f3f3}td.r{text-align:right;font-variant-numeric:tabular-nums}
-pre{background:#f6f6f6;padding:0.6em;overflow-x:auto}img{max-width:100%;display:block}"""
-
-
-def to_html(title: str, sections: list[Section]) -> str:
-    """A self-contained HTML page of the report (inline CSS, no scripts)."""
-    esc = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           f"<title>{esc(title)}</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
-           f"<h1>{esc(title)}</h1>"]
-    for section in sections:
-        out.append(f"<h2>{esc(section.title)}</h2>")
-        for block in section.blocks:
-            if isinstance(block, str):
-                out.append(f"<p>{esc(block)}</p>")
-            elif isinstance(block, Code):
-                out.append(f"<pre><code>{esc(block.text)}</code></pre>")
-            elif isinstance(block, Image):
-                out.append(f'<p><img src="{esc(block.src)}" alt="{esc(block.alt)}"></p>')
-            elif isinstance(block, Table):
-                out += _html_table(block)
-    out += ["</body>", "</html>", ""]
-    return "\n".join(out)
-
-
-def _html_table(table: Table) -> list[str]:
-    def cell(value: Any, a: str) -> str:
-        text = (f'<a href="{html.escape(value.href)}">{html.escape(value.text)}</a>'
-                if isinstance(value, Link) else html.escape(str(value)))
-        return f'<td class="r">{text}</td>' if a == "r" else f"<td>{text}</td>"
-
-    align = table.align or "l" * len(table.header)
-    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
-             + "</tr>"]
-    lines += ["<tr>" + "".join(cell(c, a) for c, a in zip(row, align)) + "</tr>"
-              for row in table.rows]
-    lines.append("</table>")
-    return lines
-
-
-# --------------------------------------------------------------------------- plots
-
-
 def per_layer(perf: dict) -> list[dict]:
     """Per-layer totals over the phases: ``layer``, ``dense``, ``bdwp`` cycles and the
     cycle-weighted utilisations ``util_dense`` / ``util_bdwp`` (in workload order)."""
@@ -541,7 +293,7 @@ def _draw_plots(perf: dict, folder: Path) -> list[str]:
         ax.set_ylabel("cycles per step (FF + BP + WU)")
         ax.set_title(f"{PLOTS['cycles_per_layer.png']}: {array}{note}")
         _layer_axis(ax, pos, names)
-        _save(fig, folder / "cycles_per_layer.png")
+        save_png(fig, folder / "cycles_per_layer.png")
 
         fig = Figure(figsize=(10, 4.5), layout="constrained")
         ax = fig.add_subplot()
@@ -551,7 +303,7 @@ def _draw_plots(perf: dict, folder: Path) -> list[str]:
         ax.set_ylabel("MACs / (multipliers x cycles), %")
         ax.set_title(f"{PLOTS['utilisation_per_layer.png']}: {array}{note}")
         _layer_axis(ax, pos, names)
-        _save(fig, folder / "utilisation_per_layer.png")
+        save_png(fig, folder / "utilisation_per_layer.png")
 
         phases = ("FF", "BP", "WU")
         ms = 1e-3 / perf["clock_mhz"]
@@ -567,7 +319,7 @@ def _draw_plots(perf: dict, folder: Path) -> list[str]:
         ax.set_ylabel("ms per step")
         ax.set_title(f"{PLOTS['phase_time.png']}: {array}")
         _legend(ax)
-        _save(fig, folder / "phase_time.png")
+        save_png(fig, folder / "phase_time.png")
     return list(PLOTS)
 
 
@@ -580,7 +332,3 @@ def _layer_axis(ax, pos: list[int], names: list[str]) -> None:
 
 def _legend(ax) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-
-
-def _save(fig, path: Path) -> None:
-    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
