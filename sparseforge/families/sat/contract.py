@@ -235,10 +235,9 @@ def register_map(cfg: SatConfig) -> RegisterMap:
                      "ap_done (bits 31:0)"),
             Register("CYCLES_HI", 0x2C, "ro", "clock cycles of the last run (bits 63:32)"),
             Register("CMDS_DONE", 0x30, "ro", "commands completed in the last run"),
-            Register("INFO0", 0x34, "ro", "rows | cols << 8 | n << 16 | m << 24"),
-            Register("INFO1", 0x38, "ro",
-                     "width | acc_bits << 8 | drain_rows << 16 | steps_bits << 24"),
-            Register("INFO2", 0x3C, "ro", "axi_data_bits | max_burst << 16")]
+            *(Register(name, 0x34 + 4 * i, "ro", " | ".join(
+                f if lo == 0 else f"{f} << {lo}" for f, lo, _ in fields))
+              for i, (name, fields) in enumerate(INFO_FIELDS))]
     args = [Arg("cmd_list", 0, 0x10, 64, "pointer", "void*",
                 "address of the command list (64-byte descriptors)", "m_axi_gmem"),
             Arg("n_cmds", 1, 0x1C, 32, "scalar", "uint32_t", "number of descriptors")]
