@@ -16,6 +16,13 @@ buffer, ``{"id", "image": {"path": .npy of uint8, "base", "n_cmds", "dump": path
 ``base``, runs ``n_cmds`` commands from there and dumps the buffer after the run to
 ``dump`` (.npy) for the caller to check.
 
+Stalls (:mod:`sparseforge.sim.stalls`): ``"stalls"`` at the top of the spec, or in a
+run (which wins), is a :class:`~sparseforge.sim.stalls.Stalls` dict (or ``null``):
+seeded pauses on the five channels of the RAM (``gmem.aw`` … ``gmem.r``: ``ready``
+low on AW / W / AR, ``valid`` low on R / B) and of the AXI4-Lite master
+(``control.*``); every run is reported with the ``duty`` it ran under.  Results
+must stay bit-exact; ``CYCLES`` grows.
+
 Error runs: ``"corrupt": {"index", "word", "value"}`` overwrites one descriptor
 word; ``"fault": {"index", "kind": "read" | "write"}`` makes the RAM answer
 ``SLVERR`` to every read of command ``index``'s source (``a``) range, or every
@@ -55,6 +62,7 @@ from sparseforge.sat_kernel import (
     wgen_bytes,
 )
 from sparseforge.sat_schedule import plan_gemm
+from sparseforge.sim.stalls import Stalls, stall_axi
 from sparseforge.sim.sat_vectors import (
     WGEN_MODES,
     make_operands,
@@ -204,8 +212,11 @@ async def sat_kernel_runs(dut):
     start = time.perf_counter()
     total = 0
     for run in spec["runs"]:
+        stalls = Stalls.of(run.get("stalls", spec.get("stalls")))
+        stall_axi(ram, stalls, "gmem")
+        stall_axi(axil, stalls.with_seed(stalls.seed + 1), "control")
         if "image" in run:
-            report.append(await _run_image(axil, ram, off, run))
+            report.append({**await _run_image(axil, ram, off, run), "duty": stalls.duty})
             total += report[-1]["cycles"]
             continue
         image, jobs, cmd_addr = layout_run(cfg, run["vectors"], run.get("base", 0x1000))
@@ -245,7 +256,7 @@ async def sat_kernel_runs(dut):
             want_done = len(jobs)
         ok_status = status == want_status and (
             not (bad or fault) or err_cmd == (bad or fault)["index"])
-        report.append({"id": run["id"], **regs, "mismatches": mism,
+        report.append({"id": run["id"], **regs, "mismatches": mism, "duty": stalls.duty,
                        "passed": ok_status and done == want_done and not any(mism)})
     wall = time.perf_counter() - start
     Path(spec["report"]).write_text(json.dumps(

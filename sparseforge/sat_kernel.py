@@ -480,7 +480,8 @@ def pack_wgen_stream(cfg: SatConfig, w, colwise: bool) -> np.ndarray:
         full = np.zeros((TJ * C, S * M), np.int64)
         full[:w.shape[0], :w.shape[1]] = w
         recs = full.reshape(TJ, C, S, M).transpose(0, 2, 1, 3)
-    vals = recs.reshape(TJ * S, C * M).astype(f"<i{cfg.width // 8}").view(np.uint8)
+    # order="C": with C = 1 the reshape stays a strided view, which .view cannot take
+    vals = recs.reshape(TJ * S, C * M).astype(f"<i{cfg.width // 8}", order="C").view(np.uint8)
     out = np.zeros((TJ * S, geo.d_words * geo.word_bytes), np.uint8)
     out[:, :vals.shape[1]] = vals
     return out.reshape(-1)
