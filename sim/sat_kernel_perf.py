@@ -9,7 +9,11 @@ results always taken.  The kernel adds the memory side
 * **writes** — ``R / drain_rows`` result beats of ``r_words`` words per tile,
   in bursts of at most ``max_burst`` words that do not cross 4 KiB; the writer
   starts a burst once all its words are buffered, so the last burst is paid
-  after the last result;
+  after the last result.  A record of ``n > 1`` words passes the serialiser in
+  front of the writer in ``n + 1`` cycles (it takes the next record the cycle
+  after the last word left: :func:`serialiser_cycles`), so results leave at
+  most one beat every ``r_words + 1`` cycles; when that is slower than the
+  engine, the engine waits;
 * **fixed costs** — start, descriptor fetch and decode, read latency, the
   last write response: :func:`fixed_cycles`, measured on the cocotbext-axi
   RAM of the simulated board (1-cycle-per-beat ports, a few cycles of latency).
@@ -29,10 +33,11 @@ connects the kernel to (:func:`sparseforge.sim.sat_kernel_workload.project_port`
 
 A **weight generation** (``wgen_row`` / ``wgen_col``) reads ``TJ·S`` dense records
 (``d_words`` each) and writes ``TJ·S`` B records (``b_words`` each); the generator
-prunes one group per cycle, so a record takes ``C`` cycles.  Records leave evenly
-from ``d_words / read_rate + C + 1`` (the first record read and pruned) until
-``max(read_words / read_rate + C + 1, d_words / read_rate + TJ·S·C + 1)``; the
-writer and the fixed costs are as for a GEMM.
+prunes one group per cycle, so a record takes ``C`` cycles, and the serialiser
+``serialiser_cycles(b_words)``: a record every ``g = max(C, serialiser)`` cycles.
+Records leave evenly from ``d_words / read_rate + C + 1`` (the first record read
+and pruned) until ``max(read_words / read_rate + C + 1, d_words / read_rate +
+TJ·S·g + 1)``; the writer and the fixed costs are as for a GEMM.
 """
 
 from __future__ import annotations
@@ -43,18 +48,31 @@ from sparseforge.configs import SatConfig
 from sparseforge.sat_kernel import DESC_BYTES, Descriptor, Geometry
 from sparseforge.sim.sat_perf import gemm_cycles
 
-__all__ = ["FIXED_CYCLES", "MemoryPort", "command_cycles", "fixed_cycles", "list_cycles",
-           "write_bursts"]
+__all__ = ["FIXED_CYCLES", "LIST_CYCLES", "MemoryPort", "command_cycles", "fixed_cycles", "list_cycles",
+           "serialiser_cycles", "write_bursts"]
 
 #: Per-command fixed cycles on the simulated board, besides the descriptor's own
-#: words (start/next, descriptor request and read latency, decode, set-up, first
+#: words (next, descriptor request and read latency, decode, set-up, first
 #: operand read latency, last write response).
-FIXED_CYCLES = 13
+FIXED_CYCLES = 12
+
+#: Cycles of a list besides its commands: ``ap_start`` taken, ``ap_done`` raised.
+LIST_CYCLES = 2
 
 
 def fixed_cycles(cfg: SatConfig) -> int:
     """Fixed cycles of one command: :data:`FIXED_CYCLES` + the descriptor's AXI words."""
     return FIXED_CYCLES + DESC_BYTES * 8 // cfg.axi_data_bits
+
+
+def serialiser_cycles(words: int) -> int:
+    """Cycles the kernel's serialiser holds one record of ``words`` AXI words.
+
+    One word leaves per cycle; a multi-word record is released the cycle after its
+    last word left and the next one is loaded then, so ``words + 1`` cycles for
+    ``words > 1`` (a one-word record passes straight through: 1).
+    """
+    return words + 1 if words > 1 else 1
 
 
 @dataclass(frozen=True)
@@ -113,8 +131,9 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
         read = max(read, (read_words + write_words) / port.shared_rate)
     first = geo.d_words / port.read_rate
     lat = cfg.cols + 1  # C groups, one per cycle, then the generator's output register
+    per_record = max(cfg.cols, serialiser_cycles(geo.b_words))
     res_start = first + lat
-    res_end = max(read + lat, first + records * cfg.cols + 1)
+    res_end = max(read + lat, first + records * per_record + 1)
     return fixed_cycles(cfg) + max(_writer_done(bursts, res_start, res_end), write)
 
 
@@ -142,8 +161,9 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     drain = C + R + 2
     engine = gemm_cycles(cfg, R * desc.row_tiles, k, C * desc.col_tiles, sparse)
     per_tile_read = steps * (geo.a_words + geo.b_words) / port.read_rate
-    res_end = max(read + drain, engine)
     res_start = max(per_tile_read + drain, steps + drain)
+    serialised = res_start + (tiles * beats - 1) * serialiser_cycles(geo.r_words)
+    res_end = max(read + drain, engine, serialised)
     done = _writer_done(bursts, res_start, res_end)
     return fixed_cycles(cfg) + max(done, write)
 
@@ -174,6 +194,6 @@ def _writer_done(bursts: list[int], res_start: float, res_end: float,
 
 def list_cycles(cfg: SatConfig, descs: list[Descriptor],
                 port: MemoryPort | None = None) -> float:
-    """Cycles of a command list, ``ap_start`` to ``ap_done``."""
-    return 1 + sum(command_cycles(cfg, d, port) for d in descs)
+    """Cycles of a command list, ``ap_start`` to ``ap_done`` (the ``CYCLES`` register)."""
+    return LIST_CYCLES + sum(command_cycles(cfg, d, port) for d in descs)
 

@@ -20,7 +20,8 @@ import numpy as np
 from sparseforge.configs import SatConfig
 from sparseforge.sat_kernel import DESC_BYTES, Descriptor
 
-__all__ = ["SPACE", "compare", "model_runs", "sample_config", "sample_configs"]
+__all__ = ["SPACE", "compare", "config_id", "descriptors_of", "model_runs", "sample_config",
+           "sample_configs"]
 
 #: The validated space of :class:`SatConfig` (what ``SatConfig.validate`` accepts),
 #: per field: ``("range", low, high)`` (inclusive) or ``("choice", values)``.
@@ -52,9 +53,17 @@ def _pick(rng: np.random.Generator, low: int, high: int) -> int:
     return int(rng.integers(low, high + 1))
 
 
-def sample_config(rng: np.random.Generator, max_array: int = 8,
+def sample_config(rng: np.random.Generator, max_array: int = 8, max_multipliers: int = 64,
                   kernel_name: str = "sat_kernel") -> SatConfig:
-    """One configuration drawn from :data:`SPACE` (rows, cols capped at ``max_array``)."""
+    """One configuration drawn from :data:`SPACE`, rows and cols capped at ``max_array``
+    and ``rows·cols·n`` at ``max_multipliers`` (redrawn until it fits: build time)."""
+    while True:
+        cfg = _draw_config(rng, max_array, kernel_name)
+        if cfg.multipliers <= max_multipliers:
+            return cfg
+
+
+def _draw_config(rng: np.random.Generator, max_array: int, kernel_name: str) -> SatConfig:
     v: dict = {}
     v["m"] = int(rng.choice(SPACE["m"][1]))
     v["n"] = _pick(rng, 1, v["m"] - 1)
@@ -74,10 +83,11 @@ def sample_config(rng: np.random.Generator, max_array: int = 8,
     return SatConfig(**v, kernel_name=kernel_name)
 
 
-def sample_configs(count: int, seed: int = 0, max_array: int = 8) -> list[SatConfig]:
+def sample_configs(count: int, seed: int = 0, max_array: int = 8,
+                   max_multipliers: int = 64) -> list[SatConfig]:
     """``count`` configurations from one seed (deterministic)."""
     rng = np.random.default_rng(seed)
-    return [sample_config(rng, max_array) for _ in range(count)]
+    return [sample_config(rng, max_array, max_multipliers) for _ in range(count)]
 
 
 def config_id(cfg: SatConfig) -> str:

@@ -14,8 +14,10 @@ from sparseforge.toolchain import simulator_env, verilator_root
 
 from .cocotb_runner import run_cocotb
 from .sat_vectors import default_vectors
+from .stalls import Stalls
 
-__all__ = ["lint_verilog", "run_regression", "run_wgen_regression"]
+__all__ = ["lint_verilog", "run_kernel_runs", "run_regression", "run_wgen_regression",
+           "with_stalls"]
 
 #: Warning classes Amaranth's Verilog backend produces by construction (implicit width
 #: changes of its own temporaries, `casez` on FSM state without default).  Every
@@ -42,10 +44,26 @@ def lint_verilog(source: Path, top: str, waivers: tuple[str, ...] = ()) -> str:
     return proc.stderr
 
 
+def with_stalls(items: list[dict], stalls: Stalls | dict | str | None,
+                seed: int = 0) -> list[dict]:
+    """``items`` (bench vectors or runs), then each again under ``stalls`` (id
+    ``"<id>@stall"``, its own seed); ``items`` alone when ``stalls`` never stalls."""
+    stalls = Stalls.of(stalls)
+    if not stalls.active:
+        return list(items)
+    return list(items) + [{**v, "id": f"{v['id']}@stall",
+                           "stalls": stalls.with_seed(seed * 1000 + i).to_dict()}
+                          for i, v in enumerate(items)]
+
+
 def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None = None,
-                   simulator: str = "verilator", seed: int = 0) -> dict:
+                   simulator: str = "verilator", seed: int = 0,
+                   stalls: Stalls | dict | str | None = "mixed") -> dict:
     """Build the engine for ``cfg`` and run ``vectors`` (default: :func:`default_vectors`).
 
+    Every vector runs twice: as given (cycles must equal the model) and under
+    ``stalls`` (:class:`~sparseforge.sim.stalls.Stalls`, default the ``mixed``
+    pattern on the data source and the result sink; ``None``: once, no stalls).
     Returns the bench report: ``{"vectors": [...], "passed", "failed", "sim_cycles",
     "cycles_per_second", "lint": str}``.
     """
@@ -57,6 +75,7 @@ def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None =
     engine_src = sources[cfg.name]
     lint = lint_verilog(engine_src, cfg.name) if simulator == "verilator" else ""
     vectors = default_vectors(cfg, seed=seed) if vectors is None else vectors
+    vectors = with_stalls(vectors, stalls, seed)
     spec_path, report_path = build_dir / "spec.json", build_dir / "report.json"
     spec_path.write_text(json.dumps({"config": cfg.to_dict(), "vectors": vectors,
                                      "report": str(report_path)}))

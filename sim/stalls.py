@@ -16,7 +16,7 @@ Patterns (``kind``):
 * ``"bursty"`` — alternating runs: free for ``1..go_max`` cycles, then stalled for
   ``1..stall_max`` cycles (uniform), as refresh or a busy bank does;
 * ``"mixed"`` (default) — phases of ``phase`` cycles, alternating ``random`` and
-  ``bursty``, so one run meets both.
+  ``bursty`` (which comes first is drawn too), so one run meets both.
 
 The defaults give the same duty (expected fraction of stalled cycles,
 :attr:`Stalls.duty`) of 0.25 in every kind but ``none``.
@@ -66,7 +66,7 @@ class Stalls:
     p: float = 0.25
     stall_max: int = 15
     go_max: int = 47
-    phase: int = 200
+    phase: int = 100
     seed: int = 0
 
     def __post_init__(self):
@@ -146,9 +146,10 @@ def _bursty(rng: random.Random, stall_max: int, go_max: int) -> Iterator[bool]:
 
 def _mixed(rng: random.Random, p: float, stall_max: int, go_max: int,
            phase: int) -> Iterator[bool]:
-    rand, burst = _random(rng, p), _bursty(rng, stall_max, go_max)
+    order = [_random(rng, p), _bursty(rng, stall_max, go_max)]
+    rng.shuffle(order)
     while True:
-        for source in (rand, burst):
+        for source in order:
             for _ in range(phase):
                 yield next(source)
 
