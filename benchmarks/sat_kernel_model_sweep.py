@@ -33,22 +33,21 @@ def _one(args):
     from sparseforge.configs import SatConfig
     from sparseforge.sim.sat_kernel_perf import MemoryPort
     from sparseforge.sim.sat_model_check import compare, model_runs
-    from sparseforge.sim.sat_verify import run_kernel_runs
+    from sparseforge.sim.sat_verify import run_kernel_runs, with_stalls
     from sparseforge.sim.stalls import Stalls
 
     cfg = SatConfig(**cfg_dict)
     runs = model_runs(cfg, seed=seed, size=size)
-    pattern = Stalls(seed=seed)
-    stalled = [{**r, "id": f"{r['id']}@stall", "stalls": pattern.to_dict()} for r in runs]
+    pattern = Stalls() if stalls else None
+    every = with_stalls(runs, pattern, seed)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        report = run_kernel_runs(cfg, Path(tmp), runs + (stalled if stalls else []),
-                                 lint=False)
-    rows = compare(cfg, runs, report)
-    out = {"config": cfg_dict, "rows": rows, "seconds": time.perf_counter() - t0}
+        report = run_kernel_runs(cfg, Path(tmp), every, lint=False)
+    out = {"config": cfg_dict, "seed": seed, "size": size,
+           "rows": compare(cfg, runs, report), "seconds": time.perf_counter() - t0}
     if stalls:
-        port = MemoryPort(1 - pattern.duty, 1 - pattern.duty)
-        out["stalled"] = compare(cfg, stalled, report, port)
+        rate = 1 - pattern.duty
+        out["stalled"] = compare(cfg, every[len(runs):], report, MemoryPort(rate, rate))
     return out
 
 

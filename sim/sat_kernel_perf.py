@@ -75,6 +75,12 @@ def serialiser_cycles(words: int) -> int:
     return words + 1 if words > 1 else 1
 
 
+def _serialiser_lag(words: int) -> int:
+    """Cycles from a record entering the serialiser to its last word reaching the
+    writer's buffer, beyond the one-word pass-through: ``words`` for ``words > 1``."""
+    return words if words > 1 else 0
+
+
 @dataclass(frozen=True)
 class MemoryPort:
     """The kernel's memory port as seen in AXI words per clock cycle.
@@ -131,9 +137,12 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
         read = max(read, (read_words + write_words) / port.shared_rate)
     first = geo.d_words / port.read_rate
     lat = cfg.cols + 1  # C groups, one per cycle, then the generator's output register
-    per_record = max(cfg.cols, serialiser_cycles(geo.b_words))
-    res_start = first + lat
-    res_end = max(read + lat, first + records * per_record + 1)
+    # a record leaves the generator every C cycles and the serialiser takes `ser` per
+    # record; when the generator is the slower, the last record's words trail by `lag`
+    ser, lag = serialiser_cycles(geo.b_words), _serialiser_lag(geo.b_words)
+    res_start = first + lat + lag
+    res_end = max(read + lat + lag, first + records * cfg.cols + 1 + lag,
+                  first + records * ser + 1)
     return fixed_cycles(cfg) + max(_writer_done(bursts, res_start, res_end), write)
 
 
@@ -161,9 +170,12 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     drain = C + R + 2
     engine = gemm_cycles(cfg, R * desc.row_tiles, k, C * desc.col_tiles, sparse)
     per_tile_read = steps * (geo.a_words + geo.b_words) / port.read_rate
-    res_start = max(per_tile_read + drain, steps + drain)
-    serialised = res_start + (tiles * beats - 1) * serialiser_cycles(geo.r_words)
-    res_end = max(read + drain, engine, serialised)
+    last_of_first = max(per_tile_read + drain, steps + drain)  # the first tile's last beat
+    # through the serialiser: one beat every `ser` cycles from the first tile's first beat
+    ser, lag = serialiser_cycles(geo.r_words), _serialiser_lag(geo.r_words)
+    first_beat = last_of_first - (beats - 1) * cfg.drain_rows
+    res_start = max(last_of_first, first_beat + (beats - 1) * ser) + lag
+    res_end = max(read + drain, engine, first_beat + (tiles * beats - 1) * ser) + lag
     done = _writer_done(bursts, res_start, res_end)
     return fixed_cycles(cfg) + max(done, write)
 

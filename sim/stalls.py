@@ -64,9 +64,9 @@ class Stalls:
 
     kind: str = "mixed"
     p: float = 0.25
-    stall_max: int = 15
-    go_max: int = 47
-    phase: int = 100
+    stall_max: int = 7
+    go_max: int = 23
+    phase: int = 64
     seed: int = 0
 
     def __post_init__(self):
