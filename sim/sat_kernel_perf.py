@@ -45,11 +45,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sparseforge.configs import SatConfig
-from sparseforge.sat_kernel import DESC_BYTES, Descriptor, Geometry
+from sparseforge.sat_kernel import (
+    DESC_BYTES,
+    Descriptor,
+    Geometry,
+    ReadChunk,
+    operand_chunk,
+    wgen_chunk,
+)
 from sparseforge.sim.sat_perf import gemm_cycles
 
-__all__ = ["FIXED_CYCLES", "LIST_CYCLES", "MemoryPort", "command_cycles", "fixed_cycles", "list_cycles",
-           "serialiser_cycles", "write_bursts"]
+__all__ = ["FIXED_CYCLES", "LIST_CYCLES", "READ_LOOP_CYCLES", "MemoryPort", "command_cycles",
+           "fixed_cycles", "list_cycles", "read_cycles", "serialiser_cycles", "write_bursts"]
 
 #: Per-command fixed cycles on the simulated board, besides the descriptor's own
 #: words (next, descriptor request and read latency, decode, set-up, first
@@ -58,6 +65,12 @@ FIXED_CYCLES = 12
 
 #: Cycles of a list besides its commands: ``ap_start`` taken, ``ap_done`` raised.
 LIST_CYCLES = 2
+
+#: Cycles of the read credit loop besides the words and the consumer: request to AR,
+#: AR to the first R beat on the simulated board's RAM, record FIFO to consumer, credit
+#: back to the next request (measured: a one-record chunk of ``w`` words consumed in
+#: ``c`` cycles comes back after ``3 + w + c`` cycles).
+READ_LOOP_CYCLES = 3
 
 
 def fixed_cycles(cfg: SatConfig) -> int:
@@ -73,6 +86,33 @@ def serialiser_cycles(words: int) -> int:
     ``words > 1`` (a one-word record passes straight through: 1).
     """
     return words + 1 if words > 1 else 1
+
+
+def read_cycles(records: int, words: tuple[int, ...], chunk: ReadChunk, consume: float,
+                max_burst: int, rate: float = 1.0) -> float:
+    """Cycles the kernel's reads need for ``records`` records, ``chunk.records`` a request.
+
+    ``words``: AXI words of one record per request kind (``(a_words, b_words)`` for
+    a GEMM's A then B request, ``(d_words,)`` for a weight generation); ``consume``:
+    cycles the consumer takes a record.  A chunk costs the longest of
+
+    * its words over the read ``rate``;
+    * issuing its requests: the reader takes a request in one cycle and one AR per
+      burst, and the next request only after the last AR;
+    * the credit loop: the chunk's credits come back ``READ_LOOP_CYCLES + words /
+      rate + consume`` cycles after its request, and ``depth // chunk`` chunks fit in
+      the FIFO at once.
+    """
+    full, rest = divmod(records, chunk.records)
+    total = 0.0
+    for n, count in ((chunk.records, full), (rest, 1 if rest else 0)):
+        if not count:
+            continue
+        data = n * sum(words) / rate
+        issue = sum(1 + -(-n * w // max_burst) for w in words)
+        loop = (READ_LOOP_CYCLES + data + consume) / max(1, chunk.depth // n)
+        total += count * max(data, issue, loop)
+    return total
 
 
 def _serialiser_lag(words: int) -> int:
@@ -131,7 +171,8 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
     read_words = records * geo.d_words
     bursts = write_bursts(desc.c_addr, records * geo.b_words, geo.word_bytes, cfg.max_burst)
     write_words = sum(bursts)
-    read = read_words / port.read_rate
+    read = read_cycles(records, (geo.d_words,), wgen_chunk(cfg), cfg.cols, cfg.max_burst,
+                       port.read_rate)
     write = write_words / port.write_rate + len(bursts)
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)
@@ -140,7 +181,7 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
     # a record leaves the generator every C cycles and the serialiser takes `ser` per
     # record; when the generator is the slower, the last record's words trail by `lag`
     ser, lag = serialiser_cycles(geo.b_words), _serialiser_lag(geo.b_words)
-    res_start = first + lat + lag
+    res_start = first + lat + min(lag, 1)
     res_end = max(read + lat + lag, first + records * cfg.cols + 1 + lag,
                   first + records * ser + 1)
     return fixed_cycles(cfg) + max(_writer_done(bursts, res_start, res_end), write)
@@ -161,7 +202,9 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     bursts = write_bursts(desc.c_addr, tiles * beats * geo.r_words, geo.word_bytes,
                           cfg.max_burst)
     write_words = sum(bursts)
-    read = read_words / port.read_rate
+    per_tile_read = read_cycles(steps, (geo.a_words, geo.b_words), operand_chunk(cfg), 1,
+                                cfg.max_burst, port.read_rate)
+    read = tiles * per_tile_read
     write = write_words / port.write_rate + len(bursts)
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)
@@ -169,13 +212,15 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     k = steps * (cfg.m if sparse else cfg.n)
     drain = C + R + 2
     engine = gemm_cycles(cfg, R * desc.row_tiles, k, C * desc.col_tiles, sparse)
-    per_tile_read = steps * (geo.a_words + geo.b_words) / port.read_rate
-    last_of_first = max(per_tile_read + drain, steps + drain)  # the first tile's last beat
-    # through the serialiser: one beat every `ser` cycles from the first tile's first beat
+    # The engine hands a tile's beats out `drain_rows` cycles apart; the serialiser takes
+    # one every `ser` cycles: from the first tile's first beat on it is never faster than
+    # that, and a tile's last beat leaves (beats - 1)·(ser - drain_rows) after the engine's.
     ser, lag = serialiser_cycles(geo.r_words), _serialiser_lag(geo.r_words)
-    first_beat = last_of_first - (beats - 1) * cfg.drain_rows
-    res_start = max(last_of_first, first_beat + (beats - 1) * ser) + lag
-    res_end = max(read + drain, engine, first_beat + (tiles * beats - 1) * ser) + lag
+    first_beat = max(per_tile_read + drain, steps + drain) - (beats - 1) * cfg.drain_rows
+    tail = (beats - 1) * max(0, ser - cfg.drain_rows)
+    res_start = first_beat + min(lag, 1)  # the first word leaves the cycle after its beat
+    res_end = max(max(read + drain, engine) + tail,
+                  first_beat + (tiles * beats - 1) * ser) + lag
     done = _writer_done(bursts, res_start, res_end)
     return fixed_cycles(cfg) + max(done, write)
 

@@ -100,10 +100,12 @@ __all__ = [
     "CommandList",
     "Descriptor",
     "Geometry",
+    "ReadChunk",
     "WgenPlan",
     "command_ranges",
     "decode_info",
     "info_words",
+    "operand_chunk",
     "pack_a_stream",
     "pack_b_stream",
     "pack_wgen_stream",
@@ -113,6 +115,7 @@ __all__ = [
     "unpack_results",
     "unpack_wgen_result",
     "wgen_bytes",
+    "wgen_chunk",
 ]
 
 DESC_BYTES = 64
@@ -188,6 +191,33 @@ class Geometry:
                    cfg.cols * cfg.n * (cfg.width + cfg.index_bits),
                    cfg.drain_rows * cfg.cols * cfg.acc_bits,
                    cfg.cols * cfg.m * cfg.width)
+
+
+@dataclass(frozen=True)
+class ReadChunk:
+    """How the kernel requests records: ``records`` per read request, into a record FIFO
+    of ``depth`` entries (two requests' worth, a power of two).  A request is issued only
+    when the FIFO has room for all of it (credits), so read data never waits.  The RTL
+    (``hwgen.shell.sat_kernel``) and the cycle model read this one rule."""
+
+    records: int
+    depth: int
+
+    @classmethod
+    def of(cls, records: int) -> ReadChunk:
+        return cls(records, 1 << max(1, (2 * records - 1).bit_length()))
+
+
+def operand_chunk(cfg: SatConfig) -> ReadChunk:
+    """GEMM operands: about one ``max_burst`` of the larger of the A and B records per
+    request (an A request, then a B request of as many steps)."""
+    geo = Geometry.of(cfg)
+    return ReadChunk.of(max(1, cfg.max_burst // max(geo.a_words, geo.b_words)))
+
+
+def wgen_chunk(cfg: SatConfig) -> ReadChunk:
+    """Weight generation: about one ``max_burst`` of dense W records per request."""
+    return ReadChunk.of(max(1, cfg.max_burst // Geometry.of(cfg).d_words))
 
 
 def register_map(cfg: SatConfig) -> RegisterMap:

@@ -249,9 +249,9 @@ def test_flow_end_to_end_zcu104(tmp_path, capsys):
     record = json.loads((out / "reports" / "flow.json").read_text())
     verify = record["steps"][1]["result"]
     assert verify["failed"] == 0 and verify["vectors"]
-    assert all(v["cycles"] == v["model_cycles"] for v in verify["vectors"])
-    assert [r["passed"] for r in verify["kernel"]["runs"]] == [True, True]
-    assert "kernel 2/2 command lists pass" in (out / "reports" / "index.md").read_text()
+    assert all(v["cycles"] == v["model_cycles"] for v in verify["vectors"] if "stalls" not in v)
+    assert [r["passed"] for r in verify["kernel"]["runs"]] == [True, True, True]
+    assert "kernel 3/3 command lists pass" in (out / "reports" / "index.md").read_text()
     perf = record["steps"][2]["result"]
     assert perf["kernel"]["bdwp_cycles"] >= perf["bdwp_cycles"]  # streamed, never faster
     synth = record["steps"][3]["result"]

@@ -39,7 +39,15 @@ from amaranth.lib import fifo
 
 from sparseforge.configs import SatConfig
 from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, kernel_ports
-from sparseforge.sat_kernel import DESC_BYTES, OPCODES, Geometry, info_words, register_map
+from sparseforge.sat_kernel import (
+    DESC_BYTES,
+    OPCODES,
+    Geometry,
+    info_words,
+    operand_chunk,
+    register_map,
+    wgen_chunk,
+)
 
 from ..sat.engine import SatEngine
 from ..sat.weight_gen import SparseWeightGenerator
@@ -52,18 +60,13 @@ TAG_A, TAG_B, TAG_DESC, TAG_W = 0, 1, 2, 3
 
 
 def kernel_chunk_steps(cfg: SatConfig) -> int:
-    """Steps per operand read request: about one ``max_burst`` of the larger record."""
-    geo = Geometry.of(cfg)
-    return max(1, cfg.max_burst // max(geo.a_words, geo.b_words))
+    """Steps per operand read request (:func:`sparseforge.sat_kernel.operand_chunk`)."""
+    return operand_chunk(cfg).records
 
 
 def wgen_chunk_records(cfg: SatConfig) -> int:
-    """Dense W records per read request of a weight generation: about one ``max_burst``."""
-    return max(1, cfg.max_burst // Geometry.of(cfg).d_words)
-
-
-def _pow2_at_least(n: int) -> int:
-    return 1 << max(1, (n - 1).bit_length())
+    """Dense W records per read request (:func:`sparseforge.sat_kernel.wgen_chunk`)."""
+    return wgen_chunk(cfg).records
 
 
 class _Packer(Elaboratable):
@@ -185,8 +188,7 @@ class SatKernel(Elaboratable):
         # -------------------------------------------------------------- operand FIFOs
         # R beats are packed into whole records before the FIFOs, so the engine can
         # take one A and one B record per cycle.
-        chunk = kernel_chunk_steps(cfg)
-        depth = _pow2_at_least(2 * chunk)
+        chunk, depth = operand_chunk(cfg).records, operand_chunk(cfg).depth
         m.submodules.fifo_a = fa = fifo.SyncFIFO(width=geo.a_words * db, depth=depth)
         m.submodules.fifo_b = fb = fifo.SyncFIFO(width=geo.b_words * db, depth=depth)
         m.submodules.pack_a = pack_a = _Packer(geo.a_words, db, fa)
@@ -212,8 +214,7 @@ class SatKernel(Elaboratable):
         # Dense W records (C·M weights, a row-major tile of W) -> C dense groups -> the
         # generator (one group per cycle) -> C pruned groups = one B record -> writer.
         C, M, wd = cfg.cols, cfg.m, cfg.width
-        wchunk = wgen_chunk_records(cfg)
-        wdepth = _pow2_at_least(2 * wchunk)
+        wchunk, wdepth = wgen_chunk(cfg).records, wgen_chunk(cfg).depth
         m.submodules.fifo_w = fw = fifo.SyncFIFO(width=geo.d_words * db, depth=wdepth)
         m.submodules.pack_w = pack_w = _Packer(geo.d_words, db, fw)
         m.d.comb += [pack_w.data.eq(rd.out_data),

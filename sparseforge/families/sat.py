@@ -103,12 +103,18 @@ def generate(cfg: SatConfig, board, args) -> dict:
 def kernel_runs(cfg: SatConfig) -> list[dict]:
     """The kernel's part of ``verify``: one command list with every opcode (GEMMs of
     every mode and kind, weight generations both ways, shapes that are not tile
-    multiples) and a list the kernel must stop at a descriptor of the wrong N:M."""
+    multiples), the same list with every AXI channel stalling (seeded random and
+    bursty pauses, :class:`sparseforge.sim.stalls.Stalls`) and a list the kernel must
+    stop at a descriptor of the wrong N:M."""
     from sparseforge.sat_kernel import OPCODES
     from sparseforge.sim.sat_vectors import default_vectors, wgen_vectors
+    from sparseforge.sim.stalls import Stalls
 
     vecs = default_vectors(cfg, count=1, seed=11)
-    return [{"id": "command list", "vectors": vecs + wgen_vectors(cfg, seed=12)},
+    every = vecs + wgen_vectors(cfg, seed=12)
+    return [{"id": "command list", "vectors": every},
+            {"id": "command list, stalls", "vectors": every,
+             "stalls": Stalls(seed=13).to_dict()},
             {"id": "wrong N:M stops the list", "vectors": vecs[:3], "expect_status": 2,
              "corrupt": {"index": 1, "word": 0,
                          "value": OPCODES["ff"] | cfg.n << 8 | 2 * cfg.m << 16}}]
