@@ -12,7 +12,7 @@ with pynq under the kernel's VLNV, so ``pynq.Overlay`` hands it out::
     wf = sat.prune(w)                      # N:M on the kernel's weight generator
     step = sat.training_step([(x1, w1, dy1), (x2, w2, dy2)])   # one kernel start
 
-Every call builds a :class:`~sparseforge.sat_kernel.CommandList` (operands
+Every call builds a :class:`~sparseforge.families.sat.contract.CommandList` (operands
 packed in the kernel's record formats, descriptors, result areas, in one
 buffer), copies it into a device buffer the driver keeps, sets ``cmd_list`` /
 ``n_cmds``, starts the kernel once and unpacks every result.  The kernel's
@@ -76,8 +76,8 @@ class KernelRunError(SparseforgeError, RuntimeError):
     Attributes
     ----------
     status : int
-        ``STATUS`` (see :data:`sparseforge.sat_kernel.STATUS_CODES`; the message quotes its
-        text, :data:`~sparseforge.sat_kernel.ERRORS`).
+        ``STATUS`` (see :data:`sparseforge.families.sat.contract.STATUS_CODES`; the message quotes its
+        text, :data:`~sparseforge.families.sat.contract.ERRORS`).
     command : int
         ``ERR_CMD``: index of the failing command in the list.
     done : int
@@ -256,7 +256,7 @@ class SatDriver(KernelDriver):
 
     def run_commands(self, cl: CommandList, *, timeout: float = 10.0,
                      poll_interval: float = 1e-4, interrupt: bool = False) -> list[np.ndarray]:
-        """Run a :class:`~sparseforge.sat_kernel.CommandList` (one start); every result.
+        """Run a :class:`~sparseforge.families.sat.contract.CommandList` (one start); every result.
 
         Waits for ``ap_done`` by polling ``CTRL`` every ``poll_interval`` seconds, or
         with ``interrupt`` by sleeping on the kernel's interrupt; ``TimeoutError``

@@ -3,7 +3,7 @@
 Every kernel sparseforge generates has the Vitis ``ap_ctrl_hs`` control block on
 an AXI4-Lite slave, its arguments from 0x10, and a few read-only status
 registers.  The register map is derived from the design's config **once**
-(:func:`sparseforge.sat_kernel.register_map` for SAT), written as
+(:func:`sparseforge.families.sat.contract.register_map` for SAT), written as
 ``regmap.json``, and everything else — the Amaranth control slave, the C
 header, ``kernel.xml``, the Vivado packaging scripts and the host driver — is
 generated from it or reads it.

@@ -32,8 +32,8 @@ B record, serialised into the writer.  The result is a B stream a later
 ``ff`` / ``bp`` command reads.
 
 Hardening (``docs/designs/sat_kernel.md``): the descriptor is decoded from the
-one field table :data:`~sparseforge.sat_kernel.DESC_FIELDS`, STATUS codes come by
-name from :data:`~sparseforge.sat_kernel.STATUS`; an unaligned address, stride or
+one field table :data:`~sparseforge.families.sat.contract.DESC_FIELDS`, STATUS codes come by
+name from :data:`~sparseforge.families.sat.contract.STATUS`; an unaligned address, stride or
 ``cmd_list`` and a read error on the descriptor fetch stop the list before any
 data traffic; a write into a full record FIFO sets the sticky ``record_overflow``
 flag (STATUS ``FIFO_OVERFLOW``).  ``ap_rst_n`` is registered (two flops,
@@ -57,7 +57,9 @@ from sparseforge.families.sat.contract import (
     STATUS,
     Geometry,
     info_words,
+    operand_chunk,
     register_map,
+    wgen_chunk,
 )
 
 from sparseforge.hwgen.sat.engine import SatEngine
@@ -79,18 +81,13 @@ _HANDSHAKES = frozenset(f"{ch}{hs}" for ch in ("aw", "w", "b", "ar", "r")
 
 
 def kernel_chunk_steps(cfg: SatConfig) -> int:
-    """Steps per operand read request: about one ``max_burst`` of the larger record."""
-    geo = Geometry.of(cfg)
-    return max(1, cfg.max_burst // max(geo.a_words, geo.b_words))
+    """Steps per operand read request (:func:`sparseforge.families.sat.contract.operand_chunk`)."""
+    return operand_chunk(cfg).records
 
 
 def wgen_chunk_records(cfg: SatConfig) -> int:
-    """Dense W records per read request of a weight generation: about one ``max_burst``."""
-    return max(1, cfg.max_burst // Geometry.of(cfg).d_words)
-
-
-def _pow2_at_least(n: int) -> int:
-    return 1 << max(1, (n - 1).bit_length())
+    """Dense W records per read request (:func:`sparseforge.families.sat.contract.wgen_chunk`)."""
+    return wgen_chunk(cfg).records
 
 
 class _Packer(Elaboratable):
@@ -229,9 +226,8 @@ class SatKernel(Elaboratable):
         # -------------------------------------------------------------- operand FIFOs
         # R beats are packed into whole records before the FIFOs, so the engine can
         # take one A and one B record per cycle.
-        chunk = kernel_chunk_steps(cfg)
-        depth = _pow2_at_least(2 * chunk)  # what the credits below count on
-        built = self._fifo_records or depth
+        chunk, depth = operand_chunk(cfg).records, operand_chunk(cfg).depth
+        built = self._fifo_records or depth  # `depth` is what the credits below count on
         m.submodules.fifo_a = fa = fifo.SyncFIFO(width=geo.a_words * db, depth=built)
         m.submodules.fifo_b = fb = fifo.SyncFIFO(width=geo.b_words * db, depth=built)
         m.submodules.pack_a = pack_a = _Packer(geo.a_words, db, fa)
@@ -257,8 +253,7 @@ class SatKernel(Elaboratable):
         # Dense W records (C·M weights, a row-major tile of W) -> C dense groups -> the
         # generator (one group per cycle) -> C pruned groups = one B record -> writer.
         C, M, wd = cfg.cols, cfg.m, cfg.width
-        wchunk = wgen_chunk_records(cfg)
-        wdepth = _pow2_at_least(2 * wchunk)
+        wchunk, wdepth = wgen_chunk(cfg).records, wgen_chunk(cfg).depth
         m.submodules.fifo_w = fw = fifo.SyncFIFO(width=geo.d_words * db,
                                                   depth=self._fifo_records or wdepth)
         m.submodules.pack_w = pack_w = _Packer(geo.d_words, db, fw)

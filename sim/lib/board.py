@@ -14,6 +14,11 @@ Blocking driver code runs in a *scenario* thread started with
 with ``cocotb.task.resume`` and blocks while simulated time advances (the
 simulator waits while the thread computes, so both never run at once).
 
+The board's memory stalls, as a Zynq HP port or HBM does: by default every channel
+of every memory port (and of the control port) gets the seeded ``mixed`` pattern
+of :class:`~sparseforge.sim.lib.stalls.Stalls` (random and bursty pauses, a quarter of
+the cycles); ``stalls=None`` gives an always-ready memory (for exact cycle counts).
+
 Memory is non-coherent, as on a Zynq HP port: a buffer's host array and its
 device bytes are separate; ``flush()`` copies host → device, ``invalidate()``
 device → host.  New allocations are filled with :data:`POISON` on the device
@@ -23,7 +28,7 @@ allocation gets an AXI ``SLVERR`` (reads return zeros) and is recorded in
 left unread.
 
 From pytest, :func:`run_on_sim_board` builds the Verilog with
-:func:`sparseforge.sim.cocotb_runner.run_cocotb` and runs one blocking
+:func:`sparseforge.sim.lib.cocotb_runner.run_cocotb` and runs one blocking
 ``scenario(board) -> dict`` inside the simulation; see ``docs/sim_board.md``.
 """
 
@@ -56,6 +61,8 @@ from pynq.overlay import _assign_drivers
 
 from sparseforge.host.kernel import PynqIO
 from sparseforge.regmap import RegisterMap
+
+from .stalls import Stalls, stall_axi
 
 __all__ = [
     "POISON",
@@ -353,13 +360,19 @@ class SimBoard:
         Free-form parameters of the scenario (``run_on_sim_board(params=...)``).
     ctrl_base : int
         Physical address of the control slave.
+    stalls : Stalls
+        The stall pattern of the memory and control ports (``stalls`` option: a
+        :class:`~sparseforge.sim.lib.stalls.Stalls`, its dict, a kind name, or None for
+        none; default ``"mixed"``).  Port ``p`` draws from ``stalls.seed`` and
+        ``p``'s name, so a run repeats exactly.
     """
 
     def __init__(self, dut, regmap: RegisterMap, *, ram_base: int = 0x1000_0000,
                  ram_bytes: int = 64 << 20, ctrl_base: int = 0xA000_0000,
                  clock_mhz: float = 100.0, max_cycles: int | None = None,
-                 params: dict | None = None):
+                 params: dict | None = None, stalls: Stalls | dict | str | None = "mixed"):
         self.dut, self.regmap = dut, regmap
+        self.stalls = Stalls.of(stalls)
         self.ctrl_base = ctrl_base
         self.params = dict(params or {})
         self.max_cycles = max_cycles
@@ -386,6 +399,9 @@ class SimBoard:
         for model in (board.axil, *board.slaves):
             for side in (model.write_if, model.read_if):
                 side.log.setLevel(logging.WARNING)  # one INFO line per transaction otherwise
+        stall_axi(board.axil, board.stalls, "s_axi_control")
+        for m, slave in zip(regmap.masters, board.slaves):
+            stall_axi(slave, board.stalls, m["port"])
         for _ in range(8):
             await RisingEdge(dut.ap_clk)
         dut.ap_rst_n.value = 1
@@ -629,7 +645,9 @@ def run_on_sim_board(sources: Sequence[Path | str], top: str, scenario: str,
                      params: dict | None = None, allow_faults: bool = False,
                      ram_base: int = 0x1000_0000, ram_bytes: int = 64 << 20,
                      ctrl_base: int = 0xA000_0000, clock_mhz: float = 100.0,
-                     max_cycles: int | None = None, simulator: str = "verilator",
+                     max_cycles: int | None = None,
+                     stalls: Stalls | dict | str | None = "mixed",
+                     simulator: str = "verilator",
                      build_args: Sequence[str] = (), waves: bool = False,
                      waivers: Sequence = ()) -> dict:
     """Build ``sources`` and run blocking ``scenario(board) -> dict`` on the simulated board.
@@ -648,9 +666,10 @@ def run_on_sim_board(sources: Sequence[Path | str], top: str, scenario: str,
         JSON-serialisable values the scenario reads as ``board.params``.
     allow_faults : bool
         Do not fail the run for kernel memory faults left in ``board.memory.faults``.
-    ram_base, ram_bytes, ctrl_base, clock_mhz, max_cycles :
+    ram_base, ram_bytes, ctrl_base, clock_mhz, max_cycles, stalls :
         :class:`SimBoard` options; ``max_cycles`` bounds the simulation (a hung
-        driver loop fails instead of running on).
+        driver loop fails instead of running on); ``stalls`` is the memory's stall
+        pattern (default ``"mixed"``; ``None``: always ready).
     simulator, build_args, waves, waivers :
         As for :func:`~sparseforge.sim.lib.cocotb_runner.run_cocotb` (``waivers``: the
         lint rules waived per generated file, e.g.
@@ -682,7 +701,8 @@ def run_on_sim_board(sources: Sequence[Path | str], top: str, scenario: str,
             "params": dict(params or {}), "allow_faults": allow_faults,
             "result": str(run_dir / "result.json"),
             "board": {"ram_base": ram_base, "ram_bytes": ram_bytes, "ctrl_base": ctrl_base,
-                      "clock_mhz": clock_mhz, "max_cycles": max_cycles}}
+                      "clock_mhz": clock_mhz, "max_cycles": max_cycles,
+                      "stalls": Stalls.of(stalls).to_dict()}}
     spec_path = run_dir / "spec.json"
     spec_path.write_text(json.dumps(spec, default=_json_default))
     try:

@@ -92,7 +92,7 @@ def run_cocotb(
         cocotb random seed.
     waivers : sequence of Waiver
         Verilator only: warning rules switched off per file (e.g.
-        :func:`~sparseforge.sim.verilator_lint.amaranth_waivers` of each file
+        :func:`~sparseforge.sim.lib.verilator_lint.amaranth_waivers` of each file
         Amaranth wrote), written to ``build_dir/waivers.vlt``.
 
     Raises

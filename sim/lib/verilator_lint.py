@@ -14,7 +14,7 @@ One list of :class:`Waiver` records serves both places Verilator reads Verilog:
   *not waived*: the lint passes when nothing is left unwaived;
 * :func:`waiver_config` renders the same records as a Verilator configuration file
   (``lint_off -rule R -file "F"``) for the simulation build
-  (:func:`sparseforge.sim.cocotb_runner.run_cocotb`), so the build log shows what
+  (:func:`sparseforge.sim.lib.cocotb_runner.run_cocotb`), so the build log shows what
   the lint would fail on and nothing else.
 """
 

@@ -12,13 +12,20 @@ Spec (JSON file named by ``SAT_KERNEL_SPEC``): ``{"config": {...}, "runs":
 those of :mod:`sparseforge.sim.sat.vectors` (GEMMs, weight generations, GEMMs on
 a weight generated earlier in the list).  A run may instead carry a ready-made
 buffer, ``{"id", "image": {"path": .npy of uint8, "base", "n_cmds", "dump": path}}``
-(e.g. a :class:`~sparseforge.sat_kernel.CommandList` image): the bench writes it at
+(e.g. a :class:`~sparseforge.families.sat.contract.CommandList` image): the bench writes it at
 ``base``, runs ``n_cmds`` commands from there and dumps the buffer after the run to
 ``dump`` (.npy) for the caller to check.
 
+Stalls (:mod:`sparseforge.sim.lib.stalls`): ``"stalls"`` at the top of the spec, or in a
+run (which wins), is a :class:`~sparseforge.sim.lib.stalls.Stalls` dict (or ``null``):
+seeded pauses on the five channels of the RAM (``gmem.aw`` … ``gmem.r``: ``ready``
+low on AW / W / AR, ``valid`` low on R / B) and of the AXI4-Lite master
+(``control.*``); every run is reported with the ``duty`` it ran under.  Results
+must stay bit-exact; ``CYCLES`` grows.
+
 Error runs: ``"corrupt": {"index", "word", "value"}`` overwrites one descriptor
 word, ``{"index", "field", "value"}`` one field of
-:data:`~sparseforge.sat_kernel.DESC_FIELDS`; ``"fault": {"index", "kind": "read" |
+:data:`~sparseforge.families.sat.contract.DESC_FIELDS`; ``"fault": {"index", "kind": "read" |
 "write"}`` makes the RAM answer ``SLVERR`` to every read of command ``index``'s
 source (``a``) range, or every write to its result range, and ``"kind": "desc"``
 to the read of its descriptor (``"field"``: only the beat(s) holding that field).
@@ -72,6 +79,7 @@ from sparseforge.families.sat.contract import (
     wgen_bytes,
 )
 from sparseforge.families.sat.schedule import plan_gemm
+from sparseforge.sim.lib.stalls import Stalls, stall_axi
 from sparseforge.sim.sat.vectors import (
     WGEN_MODES,
     make_operands,
@@ -316,9 +324,12 @@ async def sat_kernel_runs(dut):
     start = time.perf_counter()
     total = 0
     for run in spec["runs"]:
+        stalls = Stalls.of(run.get("stalls", spec.get("stalls")))
+        stall_axi(ram, stalls, "gmem")
+        stall_axi(axil, stalls.with_seed(stalls.seed + 1), "control")
         n_bursts, n_overflows = len(monitor.bursts), len(overflows)
         if "image" in run:
-            report.append(await _run_image(axil, ram, off, run))
+            report.append({**await _run_image(axil, ram, off, run), "duty": stalls.duty})
             total += report[-1]["cycles"]
             continue
         image, jobs, cmd_addr = layout_run(cfg, run["vectors"], run.get("base", 0x1000))
@@ -367,7 +378,7 @@ async def sat_kernel_runs(dut):
         monitor.illegal.clear()
         overflow = len(overflows) > n_overflows
         entry = {"id": run["id"], **regs, "mismatches": mism, "illegal_bursts": illegal,
-                 "overflow": overflow,
+                 "overflow": overflow, "duty": stalls.duty,
                  "passed": ok_status and done == want_done and not any(mism) and not illegal
                  and (not overflow or want_status == STATUS["FIFO_OVERFLOW"])}
         if run.get("bursts"):

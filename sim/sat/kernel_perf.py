@@ -9,7 +9,11 @@ results always taken.  The kernel adds the memory side
 * **writes** — ``R / drain_rows`` result beats of ``r_words`` words per tile,
   in bursts of at most ``max_burst`` words that do not cross 4 KiB; the writer
   starts a burst once all its words are buffered, so the last burst is paid
-  after the last result;
+  after the last result.  A record of ``n > 1`` words passes the serialiser in
+  front of the writer in ``n + 1`` cycles (it takes the next record the cycle
+  after the last word left: :func:`serialiser_cycles`), so results leave at
+  most one beat every ``r_words + 1`` cycles; when that is slower than the
+  engine, the engine waits;
 * **fixed costs** — start, descriptor fetch and decode, read latency, the
   last write response: :func:`fixed_cycles`, measured on the cocotbext-axi
   RAM of the simulated board (1-cycle-per-beat ports, a few cycles of latency).
@@ -20,19 +24,20 @@ A command takes::
 
 where results are produced evenly until ``max(read_words / read_rate + drain,
 engine)`` (``drain = C + R + 2``: last data beat to last result; ``engine``:
-:func:`sparseforge.sim.sat_perf.gemm_cycles`), ``writer_done`` steps through
+:func:`sparseforge.sim.sat.engine_perf.gemm_cycles`), ``writer_done`` steps through
 the last write bursts (each waits for its data and for the previous burst),
 and ``write_stream`` is the write words over the write rate plus one address
 cycle per burst.  Rates are AXI words per cycle: 1.0 for the simulated board's RAM;
 :func:`MemoryPort.for_board` derives them from the memory the emitted project
-connects the kernel to (:func:`sparseforge.sim.sat_kernel_workload.project_port`).
+connects the kernel to (:func:`sparseforge.sim.sat.kernel_workload.project_port`).
 
 A **weight generation** (``wgen_row`` / ``wgen_col``) reads ``TJ·S`` dense records
 (``d_words`` each) and writes ``TJ·S`` B records (``b_words`` each); the generator
-prunes one group per cycle, so a record takes ``C`` cycles.  Records leave evenly
-from ``d_words / read_rate + C + 1`` (the first record read and pruned) until
-``max(read_words / read_rate + C + 1, d_words / read_rate + TJ·S·C + 1)``; the
-writer and the fixed costs are as for a GEMM.
+prunes one group per cycle, so a record takes ``C`` cycles, and the serialiser
+``serialiser_cycles(b_words)``: a record every ``g = max(C, serialiser)`` cycles.
+Records leave evenly from ``d_words / read_rate + C + 1`` (the first record read
+and pruned) until ``max(read_words / read_rate + C + 1, d_words / read_rate +
+TJ·S·g + 1)``; the writer and the fixed costs are as for a GEMM.
 """
 
 from __future__ import annotations
@@ -40,21 +45,80 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sparseforge.families.sat.config import SatConfig
-from sparseforge.families.sat.contract import DESC_BYTES, Descriptor, Geometry
+from sparseforge.families.sat.contract import (
+    DESC_BYTES,
+    Descriptor,
+    Geometry,
+    ReadChunk,
+    operand_chunk,
+    wgen_chunk,
+)
 from sparseforge.sim.sat.engine_perf import gemm_cycles
 
-__all__ = ["FIXED_CYCLES", "MemoryPort", "command_cycles", "fixed_cycles", "list_cycles",
-           "write_bursts"]
+__all__ = ["FIXED_CYCLES", "LIST_CYCLES", "READ_LOOP_CYCLES", "MemoryPort", "command_cycles",
+           "fixed_cycles", "list_cycles", "read_cycles", "serialiser_cycles", "write_bursts"]
 
 #: Per-command fixed cycles on the simulated board, besides the descriptor's own
-#: words (start/next, descriptor request and read latency, decode, set-up, first
+#: words (next, descriptor request and read latency, decode, set-up, first
 #: operand read latency, last write response).
-FIXED_CYCLES = 13
+FIXED_CYCLES = 12
+
+#: Cycles of a list besides its commands: ``ap_start`` taken, ``ap_done`` raised.
+LIST_CYCLES = 2
+
+#: Cycles of the read credit loop besides the words and the consumer: request to AR,
+#: AR to the first R beat on the simulated board's RAM, record FIFO to consumer, credit
+#: back to the next request (measured: a one-record chunk of ``w`` words consumed in
+#: ``c`` cycles comes back after ``3 + w + c`` cycles).
+READ_LOOP_CYCLES = 3
 
 
 def fixed_cycles(cfg: SatConfig) -> int:
     """Fixed cycles of one command: :data:`FIXED_CYCLES` + the descriptor's AXI words."""
     return FIXED_CYCLES + DESC_BYTES * 8 // cfg.axi_data_bits
+
+
+def serialiser_cycles(words: int) -> int:
+    """Cycles the kernel's serialiser holds one record of ``words`` AXI words.
+
+    One word leaves per cycle; a multi-word record is released the cycle after its
+    last word left and the next one is loaded then, so ``words + 1`` cycles for
+    ``words > 1`` (a one-word record passes straight through: 1).
+    """
+    return words + 1 if words > 1 else 1
+
+
+def read_cycles(records: int, words: tuple[int, ...], chunk: ReadChunk, consume: float,
+                max_burst: int, rate: float = 1.0) -> float:
+    """Cycles the kernel's reads need for ``records`` records, ``chunk.records`` a request.
+
+    ``words``: AXI words of one record per request kind (``(a_words, b_words)`` for
+    a GEMM's A then B request, ``(d_words,)`` for a weight generation); ``consume``:
+    cycles the consumer takes a record.  A chunk costs the longest of
+
+    * its words over the read ``rate``;
+    * issuing its requests: the reader takes a request in one cycle and one AR per
+      burst, and the next request only after the last AR;
+    * the credit loop: the chunk's credits come back ``READ_LOOP_CYCLES + words /
+      rate + consume`` cycles after its request, and ``depth // chunk`` chunks fit in
+      the FIFO at once.
+    """
+    full, rest = divmod(records, chunk.records)
+    total = 0.0
+    for n, count in ((chunk.records, full), (rest, 1 if rest else 0)):
+        if not count:
+            continue
+        data = n * sum(words) / rate
+        issue = sum(1 + -(-n * w // max_burst) for w in words)
+        loop = (READ_LOOP_CYCLES + data + consume) / max(1, chunk.depth // n)
+        total += count * max(data, issue, loop)
+    return total
+
+
+def _serialiser_lag(words: int) -> int:
+    """Cycles from a record entering the serialiser to its last word reaching the
+    writer's buffer, beyond the one-word pass-through: ``words`` for ``words > 1``."""
+    return words if words > 1 else 0
 
 
 @dataclass(frozen=True)
@@ -79,7 +143,7 @@ class MemoryPort:
                   efficiency: float = 0.8) -> MemoryPort:
         """The kernel's port on ``board``, as the emitted project wires it.
 
-        Same as :func:`sparseforge.sim.sat_kernel_workload.project_port`.
+        Same as :func:`sparseforge.sim.sat.kernel_workload.project_port`.
         """
         from sparseforge.sim.sat.kernel_workload import project_port
 
@@ -107,14 +171,19 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
     read_words = records * geo.d_words
     bursts = write_bursts(desc.c_addr, records * geo.b_words, geo.word_bytes, cfg.max_burst)
     write_words = sum(bursts)
-    read = read_words / port.read_rate
+    read = read_cycles(records, (geo.d_words,), wgen_chunk(cfg), cfg.cols, cfg.max_burst,
+                       port.read_rate)
     write = write_words / port.write_rate + len(bursts)
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)
     first = geo.d_words / port.read_rate
     lat = cfg.cols + 1  # C groups, one per cycle, then the generator's output register
-    res_start = first + lat
-    res_end = max(read + lat, first + records * cfg.cols + 1)
+    # a record leaves the generator every C cycles and the serialiser takes `ser` per
+    # record; when the generator is the slower, the last record's words trail by `lag`
+    ser, lag = serialiser_cycles(geo.b_words), _serialiser_lag(geo.b_words)
+    res_start = first + lat + min(lag, 1)
+    res_end = max(read + lat + lag, first + records * cfg.cols + 1 + lag,
+                  first + records * ser + 1)
     return fixed_cycles(cfg) + max(_writer_done(bursts, res_start, res_end), write)
 
 
@@ -133,7 +202,9 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     bursts = write_bursts(desc.c_addr, tiles * beats * geo.r_words, geo.word_bytes,
                           cfg.max_burst)
     write_words = sum(bursts)
-    read = read_words / port.read_rate
+    per_tile_read = read_cycles(steps, (geo.a_words, geo.b_words), operand_chunk(cfg), 1,
+                                cfg.max_burst, port.read_rate)
+    read = tiles * per_tile_read
     write = write_words / port.write_rate + len(bursts)
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)
@@ -141,9 +212,15 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     k = steps * (cfg.m if sparse else cfg.n)
     drain = C + R + 2
     engine = gemm_cycles(cfg, R * desc.row_tiles, k, C * desc.col_tiles, sparse)
-    per_tile_read = steps * (geo.a_words + geo.b_words) / port.read_rate
-    res_end = max(read + drain, engine)
-    res_start = max(per_tile_read + drain, steps + drain)
+    # The engine hands a tile's beats out `drain_rows` cycles apart; the serialiser takes
+    # one every `ser` cycles: from the first tile's first beat on it is never faster than
+    # that, and a tile's last beat leaves (beats - 1)·(ser - drain_rows) after the engine's.
+    ser, lag = serialiser_cycles(geo.r_words), _serialiser_lag(geo.r_words)
+    first_beat = max(per_tile_read + drain, steps + drain) - (beats - 1) * cfg.drain_rows
+    tail = (beats - 1) * max(0, ser - cfg.drain_rows)
+    res_start = first_beat + min(lag, 1)  # the first word leaves the cycle after its beat
+    res_end = max(max(read + drain, engine) + tail,
+                  first_beat + (tiles * beats - 1) * ser) + lag
     done = _writer_done(bursts, res_start, res_end)
     return fixed_cycles(cfg) + max(done, write)
 
@@ -174,6 +251,6 @@ def _writer_done(bursts: list[int], res_start: float, res_end: float,
 
 def list_cycles(cfg: SatConfig, descs: list[Descriptor],
                 port: MemoryPort | None = None) -> float:
-    """Cycles of a command list, ``ap_start`` to ``ap_done``."""
-    return 1 + sum(command_cycles(cfg, d, port) for d in descs)
+    """Cycles of a command list, ``ap_start`` to ``ap_done`` (the ``CYCLES`` register)."""
+    return LIST_CYCLES + sum(command_cycles(cfg, d, port) for d in descs)
 

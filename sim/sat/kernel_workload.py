@@ -5,7 +5,7 @@ buffered on chip, each read once).  This module predicts the *kernel this
 release generates* (``docs/designs/sat_kernel.md``): every GEMM of the step is
 one command of the list, each tile streams its A and B records from memory
 through the kernel's single AXI master, results are written back in bursts.
-Per command the cycles are :func:`sparseforge.sim.sat_kernel_perf.command_cycles`
+Per command the cycles are :func:`sparseforge.sim.sat.kernel_perf.command_cycles`
 (the model the RTL is tested against within 5 %), with the memory side of the
 board (:func:`project_port`): the memory the emitted project connects the
 kernel to, at the kernel clock.

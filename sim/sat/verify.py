@@ -11,10 +11,12 @@ from pathlib import Path
 from sparseforge.families.sat.config import SatConfig
 
 from sparseforge.sim.lib.cocotb_runner import run_cocotb
-from sparseforge.sim.sat.vectors import default_vectors
+from sparseforge.sim.lib.stalls import Stalls
 from sparseforge.sim.lib.verilator_lint import amaranth_waivers, lint
+from sparseforge.sim.sat.vectors import default_vectors
 
-__all__ = ["KERNEL_WAIVERS", "run_kernel_runs", "run_regression", "run_wgen_regression"]
+__all__ = ["KERNEL_WAIVERS", "run_kernel_runs", "run_regression", "run_wgen_regression",
+           "with_stalls"]
 
 #: What the kernel's Verilog does on purpose, besides Amaranth's own warning classes.
 KERNEL_WAIVERS = {"SYMRSVDWORD": "Vitis names the interrupt port `interrupt`, a C++ word"}
@@ -25,10 +27,26 @@ def _lint(source: Path, top: str, extra: dict[str, str] | None = None) -> dict:
     return lint([source], top, amaranth_waivers(source, extra)).to_dict()
 
 
+def with_stalls(items: list[dict], stalls: Stalls | dict | str | None,
+                seed: int = 0) -> list[dict]:
+    """``items`` (bench vectors or runs), then each again under ``stalls`` (id
+    ``"<id>@stall"``, its own seed); ``items`` alone when ``stalls`` never stalls."""
+    stalls = Stalls.of(stalls)
+    if not stalls.active:
+        return list(items)
+    return list(items) + [{**v, "id": f"{v['id']}@stall",
+                           "stalls": stalls.with_seed(seed * 1000 + i).to_dict()}
+                          for i, v in enumerate(items)]
+
+
 def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None = None,
-                   simulator: str = "verilator", seed: int = 0) -> dict:
+                   simulator: str = "verilator", seed: int = 0,
+                   stalls: Stalls | dict | str | None = "mixed") -> dict:
     """Build the engine for ``cfg`` and run ``vectors`` (default: :func:`default_vectors`).
 
+    Every vector runs twice: as given (cycles must equal the model) and under
+    ``stalls`` (:class:`~sparseforge.sim.lib.stalls.Stalls`, default the ``mixed``
+    pattern on the data source and the result sink; ``None``: once, no stalls).
     Returns the bench report: ``{"vectors": [...], "passed", "failed", "sim_cycles",
     "cycles_per_second", "lint"}``; ``lint`` (Verilator only, else ``None``) is
     :meth:`LintResult.to_dict` of the engine's file: the lint passes or not, it does
@@ -42,6 +60,7 @@ def run_regression(cfg: SatConfig, build_dir: Path, vectors: list[dict] | None =
     engine_src = sources[cfg.name]
     lint_result = _lint(engine_src, cfg.name) if simulator == "verilator" else None
     vectors = default_vectors(cfg, seed=seed) if vectors is None else vectors
+    vectors = with_stalls(vectors, stalls, seed)
     spec_path, report_path = build_dir / "spec.json", build_dir / "report.json"
     spec_path.write_text(json.dumps({"config": cfg.to_dict(), "vectors": vectors,
                                      "report": str(report_path)}))

@@ -4,14 +4,15 @@ Streams dense weight matrices through the generator, row-wise and column-wise,
 with and without back-pressure, and checks every compressed group against
 :func:`sparseforge.nm.compress` (the golden selection rule).  Spec from the
 JSON file named by ``SAT_WGEN_SPEC``: ``{"config", "cases": [{"rows", "cols",
-"colwise", "stall", "seed"}], "report"}``.
+"colwise", "stall", "seed"}], "report"}``; a case with ``stall`` runs under the
+default :class:`~sparseforge.sim.lib.stalls.Stalls` pattern (random and bursty, seeded
+by the case's ``seed``) on the input ``valid`` and the output ``ready``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 
 import cocotb
@@ -22,6 +23,7 @@ from sparseforge import nm
 from sparseforge.families.sat.config import SatConfig
 from sparseforge.families.sat.schedule import pack_dense_group, unpack_compressed_group
 from sparseforge.sim.lib.cocotb_reset import start_clock_and_reset
+from sparseforge.sim.lib.stalls import NO_STALLS, Stalls
 
 
 def weights(cfg: SatConfig, case: dict) -> np.ndarray:
@@ -60,13 +62,14 @@ async def weight_generator_matches_golden(dut):
     await start_clock_and_reset(dut, ("inp__valid", "out__ready"))
     report = []
     for case in spec["cases"]:
-        rng = random.Random(case["seed"])
+        stalls = Stalls(seed=case["seed"]) if case["stall"] else NO_STALLS
+        source, sink = stalls.pauses("wgen.inp"), stalls.pauses("wgen.out")
         beats, want = beats_and_expected(cfg, weights(cfg, case), case["colwise"])
         dut.colwise.value = int(case["colwise"])
         got, sent, cycles = [], 0, 0
         while len(got) < len(want):
-            valid = sent < len(beats) and not (case["stall"] and rng.random() < 0.3)
-            ready = int(not case["stall"] or rng.random() < 0.7)
+            valid = sent < len(beats) and not next(source)
+            ready = int(not next(sink))
             dut.inp__valid.value = int(valid)
             if valid:
                 dut.inp__payload.value = pack_dense_group(cfg, beats[sent])

@@ -3,7 +3,7 @@
 Each GEMM of :meth:`sparseforge.workloads.Workload.gemms` costs
 
 * **compute cycles** from the cycle-exact engine model
-  (:func:`sparseforge.sim.sat_perf.gemm_timing`, the formula the RTL is tested
+  (:func:`sparseforge.sim.sat.engine_perf.gemm_timing`, the formula the RTL is tested
   against), with sparse steps for the FF / BP GEMMs BDWP makes N:M and dense
   steps otherwise;
 * **memory cycles** from the bytes the kernel moves over the board's memory

@@ -320,10 +320,10 @@ def test_flow_end_to_end_zcu104(tmp_path, capsys):
     assert record["config"] == emitted  # one array for every step
     verify = record["steps"][1]["result"]
     assert verify["failed"] == 0 and verify["vectors"]
-    assert all(v["cycles"] == v["model_cycles"] for v in verify["vectors"])
-    assert [r["passed"] for r in verify["kernel"]["runs"]] == [True, True]
+    assert all(v["cycles"] == v["model_cycles"] for v in verify["vectors"] if "stalls" not in v)
+    assert [r["passed"] for r in verify["kernel"]["runs"]] == [True, True, True]
     md = (out / "reports" / "index.md").read_text()
-    assert "kernel 2/2 command lists pass, lint 3/3 clean" in md
+    assert "kernel 3/3 command lists pass, lint 3/3 clean" in md
     for top in ("sat_engine", "sat_engine_wgen", "sat_kernel"):
         log = (out / "reports" / f"lint-{top}.log").read_text()
         assert "%Warning-WIDTHEXPAND" in log and str(tmp_path) not in log

@@ -1,7 +1,7 @@
 """The vecadd test kernel's register map and driver, and scenarios run on the simulated board.
 
 A scenario is a blocking ``function(board) -> dict`` executed inside the
-simulation by :func:`sparseforge.sim.board.run_on_sim_board`; it uses the driver
+simulation by :func:`sparseforge.sim.lib.board.run_on_sim_board`; it uses the driver
 exactly as on a PYNQ board and returns JSON-serialisable facts for the test to
 assert on.
 """

@@ -197,6 +197,28 @@ def test_driver_runs_the_kernel_and_the_bytes_are_right(board_build):
     assert words < r["cycles"] < 10 * words
 
 
+def test_the_board_memory_stalls_by_default():
+    from sparseforge.sim.lib.board import SimBoard
+    from sparseforge.sim.lib.stalls import NO_STALLS, Stalls
+
+    board = SimBoard(None, vecadd_regmap())
+    assert board.stalls == Stalls() and board.stalls.active and board.stalls.duty == 0.25
+    assert SimBoard(None, vecadd_regmap(), stalls=None).stalls == NO_STALLS
+    assert SimBoard(None, vecadd_regmap(), stalls={"kind": "bursty", "seed": 4}).stalls == \
+        Stalls(kind="bursty", seed=4)
+
+
+@pytest.mark.slow
+def test_stalling_memory_slows_the_kernel_but_not_the_bytes(board_build):
+    words = 300
+    free = on_board(board_build, "add_one", params={"words": words}, stalls=None)
+    stalled = on_board(board_build, "add_one", params={"words": words})  # the default
+    again = on_board(board_build, "add_one", params={"words": words})
+    assert free["equal"] and stalled["equal"] and stalled["words_done"] == words
+    assert stalled["cycles"] > 1.1 * free["cycles"]
+    assert again["cycles"] == stalled["cycles"]  # seeded: the same run repeats exactly
+
+
 @pytest.mark.slow
 def test_timeout_raises_with_ctrl_and_the_kernel_can_still_finish(board_build):
     r = on_board(board_build, "timeout_then_release")

@@ -1,7 +1,7 @@
 """Scenarios of the SAT kernel on the simulated board, driven by the unmodified SatDriver.
 
 Each scenario is a blocking ``function(board) -> dict`` run inside the simulation
-by :func:`sparseforge.sim.board.run_on_sim_board`.  Expected values come from
+by :func:`sparseforge.sim.lib.board.run_on_sim_board`.  Expected values come from
 the BDWP golden model (:mod:`sparseforge.sim.bdwp.golden`, written from the
 maths); the driver is bound to the simulated kernel by its VLNV, as
 ``pynq.Overlay`` binds it.
@@ -16,7 +16,7 @@ from sparseforge.host.kernel import DriverError
 from sparseforge.host.sat import KernelRunError, SatDriver
 from sparseforge.families.sat.contract import CommandList, Descriptor, command_ranges, register_map
 from sparseforge.sim.bdwp import golden
-from sparseforge.sim.sat.kernel_perf import list_cycles
+from sparseforge.sim.sat.kernel_perf import MemoryPort, list_cycles
 
 
 def _driver(board) -> SatDriver:
@@ -35,9 +35,15 @@ def _ints(rng, cfg: SatConfig, shape) -> np.ndarray:
     return out.astype(np.int8 if cfg.width <= 8 else np.int16)
 
 
-def _timing(drv: SatDriver) -> dict:
+def _timing(drv: SatDriver, board) -> dict:
+    """The kernel's CYCLES, the model with the memory always ready, and the model at
+    the rate the board's stalls leave (``1 - duty`` words a cycle)."""
+    rate = 1 - board.stalls.duty
     return {"cycles": drv.last_cycles,
-            "model": list_cycles(drv.config, drv.last_descriptors)}
+            "model": list_cycles(drv.config, drv.last_descriptors),
+            "model_stalled": list_cycles(drv.config, drv.last_descriptors,
+                                         MemoryPort(rate, rate)),
+            "duty": board.stalls.duty}
 
 
 def gemm_modes(board) -> dict:
@@ -67,7 +73,7 @@ def gemm_modes(board) -> dict:
             want = golden.forward_gemm(x, w, None, None, acc_bits=acc)
         call = board.cycles - c0  # the whole driver call: registers, polls, syncs
         out.append({**case, "shape": list(got.shape), "equal": bool(np.array_equal(got, want)),
-                    "call_cycles": call, **_timing(drv)})
+                    "call_cycles": call, **_timing(drv, board)})
     return {"cases": out, "status": drv.status}
 
 
@@ -106,7 +112,7 @@ def training_step(board) -> dict:
                                                                       acc_bits=acc))),
             "dw": bool(np.array_equal(s.dw, golden.weight_grad_gemm(dy, x, acc_bits=acc)))})
     return {"layers": equal, "commands": len(drv.last_descriptors), "status": drv.status,
-            **_timing(drv)}
+            **_timing(drv, board)}
 
 
 def prune(board) -> dict:

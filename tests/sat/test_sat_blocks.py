@@ -173,8 +173,12 @@ def test_engine_backpressure_loses_nothing(rows, drain):
 def test_tile_period_rules():
     one = SatConfig(rows=8, cols=4)
     assert [one.tile_period(s) for s in (0, 7, 8, 20)] == [8, 8, 9, 21]
-    two = SatConfig(rows=16, cols=4, drain_rows=2)  # floor max(C+2, R/2) = 8, odd below 15
-    assert [two.tile_period(s) for s in (0, 8, 9, 13, 14, 20)] == [9, 9, 11, 15, 15, 21]
+    wide = SatConfig(rows=2, cols=6)  # floor max(R, C) = 6
+    assert [wide.tile_period(s) for s in (0, 5, 6)] == [6, 6, 7]
+    two = SatConfig(rows=16, cols=4, drain_rows=2)  # floor max(C + 1, R/2) = 8
+    assert [two.tile_period(s) for s in (0, 7, 8, 9, 14, 20)] == [8, 8, 9, 10, 15, 21]
+    pair = SatConfig(rows=4, cols=6, drain_rows=2)  # floor max(C + 1, R/2) = 7
+    assert [pair.tile_period(s) for s in (0, 6, 7)] == [7, 7, 8]
 
 
 def test_engine_zero_step_tile_gives_zeros():

@@ -2,7 +2,13 @@
 
 The driver class is the one a board uses, bound by VLNV; results are compared
 with the BDWP golden model; kernel cycles (the CYCLES register) with the
-kernel cycle model (:func:`sparseforge.sim.sat_kernel_perf.list_cycles`).
+kernel cycle model (:func:`sparseforge.sim.sat.kernel_perf.list_cycles`).
+
+The board's memory stalls by default (seeded random and bursty pauses on every AXI
+channel, duty 0.25): every scenario runs so, except the GEMM timing test, which
+asks for an always-ready memory to check the model within ``TOLERANCE``.  Under
+stalls the kernel is never faster than the model (less its tolerance) and at most
+``STALL_BOUND`` times the model at the stalled rate.
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-#: Model agreement asked of every end-to-end run (kernel cycles, ap_start to ap_done).
-TOLERANCE = 0.05
+#: Model agreement asked of every end-to-end run on an always-ready memory (kernel
+#: cycles, ap_start to ap_done): ``max(TOLERANCE * model, 3)`` cycles.
+TOLERANCE = 0.02
+#: Under the board's default stalls: CYCLES <= STALL_BOUND * the model at rate 1 - duty.
+STALL_BOUND = 1.3
 
 CONFIGS = {
     "4x4-2of8-128b": SatConfig(),
@@ -103,7 +112,7 @@ def built(tmp_path_factory):
     return out
 
 
-def _run(built, key, scenario, **params):
+def _run(built, key, scenario, stalls="mixed", **params):
     from sparseforge.sim.lib.board import run_on_sim_board
     from sparseforge.sim.lib.verilator_lint import amaranth_waivers
     from sparseforge.sim.sat.verify import KERNEL_WAIVERS
@@ -112,17 +121,18 @@ def _run(built, key, scenario, **params):
     return run_on_sim_board([src], cfg.kernel_name, f"sat_board_scenarios:{scenario}",
                             src.parent / "build", regmap=register_map(cfg), params=params,
                             waivers=amaranth_waivers(src, KERNEL_WAIVERS),
-                            max_cycles=2_000_000)
+                            max_cycles=2_000_000, stalls=stalls)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(CONFIGS))
 def test_gemms_in_every_mode_bit_exact_and_timed(built, key):
     cases = _cases(seed=len(key))
-    res = _run(built, key, "gemm_modes", cases=cases)
+    res = _run(built, key, "gemm_modes", stalls=None, cases=cases)  # memory always ready
     for c in res["cases"]:
         assert c["equal"], c
-        assert abs(c["cycles"] - c["model"]) <= max(TOLERANCE * c["cycles"], 3), c
+        assert c["duty"] == 0
+        assert abs(c["cycles"] - c["model"]) <= max(TOLERANCE * c["model"], 3), c
         assert c["call_cycles"] > c["cycles"], c  # the call adds register traffic and polls
     assert {c["mode"] for c in res["cases"]} == {"dense", "ff", "bp", "wu"}
     assert any(c["batch"] % 4 and c["out"] % 4 for c in res["cases"]), "no non-multiple shape"
@@ -135,9 +145,11 @@ def test_gemms_in_every_mode_bit_exact_and_timed(built, key):
 def test_training_step_from_one_command_list(built, key, prune, commands):
     res = _run(built, key, "training_step", dims=[24, 19, 32, 10], batch=6, shift=6, seed=7,
                prune=prune)
-    assert res["layers"] == [{"y": True, "dx": True, "dw": True}] * 3
+    assert res["layers"] == [{"y": True, "dx": True, "dw": True}] * 3  # under stalls
     assert res["commands"] == commands and res["status"]["cmds_done"] == commands
-    assert abs(res["cycles"] - res["model"]) <= TOLERANCE * res["cycles"], res
+    assert res["duty"] == 0.25
+    assert (1 - TOLERANCE) * res["model"] <= res["cycles"] <= STALL_BOUND * res["model_stalled"]
+    assert res["cycles"] > 1.05 * res["model"], res  # the memory did stall
 
 
 @pytest.mark.slow

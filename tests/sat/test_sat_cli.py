@@ -176,13 +176,16 @@ def test_verify_cli_reports_and_passes(capsys, tmp_path):
     code, out, _ = run(capsys, "verify", "sat", *SMALL, "--out", str(tmp_path), "--json")
     assert code == 0
     rep = json.loads(out)
-    assert rep["failed"] == 0 and rep["passed"] == len(rep["vectors"]) == 15
+    assert rep["failed"] == 0 and rep["passed"] == len(rep["vectors"]) == 30  # 15, stalled
     assert rep["cycles_per_second"] > 0
     runs = {r["id"]: r for r in rep["kernel"]["runs"]}
     listed = runs["command list"]
     assert listed["passed"] and listed["status"] == 0
     assert listed["cmds_done"] == len(listed["mismatches"]) > 10  # every command checked
     assert not any(listed["mismatches"])
+    stalled = runs["command list, stalls"]  # every AXI channel pausing: same results
+    assert stalled["passed"] and stalled["cmds_done"] == listed["cmds_done"]
+    assert stalled["cycles"] > listed["cycles"] and stalled["duty"] == 0.25
     stopped = runs["wrong N:M stops the list"]
     assert (stopped["status"], stopped["err_cmd"], stopped["cmds_done"]) == (2, 1, 1)
     # every simulated top linted: nothing left unwaived, Amaranth's classes counted

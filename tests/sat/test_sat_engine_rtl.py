@@ -2,7 +2,9 @@
 
 The regression (slow) runs every mode (ff / bp / wu) x kind (random / extreme / ties)
 on shapes that are not tile multiples, for 2:4, 2:8 and 1:4 configurations, and
-asserts bit-exact results and cycles equal to the cycle model on every vector.
+asserts bit-exact results and cycles equal to the cycle model on every vector; then
+every vector again under seeded random and bursty stalls on the data source and the
+result sink (``sparseforge.sim.lib.stalls``): bit-exact, and never faster than the model.
 """
 
 import numpy as np
@@ -115,11 +117,18 @@ CONFIGS = [
 def test_verilator_regression_bit_exact_and_cycle_exact(cfg, tmp_path):
     from sparseforge.sim.sat.verify import run_regression
 
-    report = run_regression(cfg, tmp_path)
-    assert len(report["vectors"]) == 15
+    report = run_regression(cfg, tmp_path)  # every vector, then again under stalls
+    assert len(report["vectors"]) == 30
     for vec in report["vectors"]:
         assert vec["mismatches"] == 0, vec
-        assert vec["cycles"] == vec["model_cycles"], vec
+        if "stalls" in vec:  # back-pressure on data and results only slows it down
+            assert vec["cycles"] >= vec["model_cycles"], vec
+        else:
+            assert vec["cycles"] == vec["model_cycles"], vec
+    stalled = [v for v in report["vectors"] if "stalls" in v]
+    assert len(stalled) == 15  # the pauses happen: most vectors and the total run longer
+    assert sum(v["cycles"] > v["model_cycles"] for v in stalled) >= 8
+    assert sum(v["cycles"] for v in stalled) > 1.1 * sum(v["model_cycles"] for v in stalled)
     assert {v["mode"] for v in report["vectors"]} == {"ff", "bp", "wu"}
     assert report["failed"] == 0
 
@@ -135,6 +144,8 @@ def test_verilator_weight_generator_matches_golden(cfg, tmp_path):
         assert case["mismatches"] == 0, case
         if not case["stall"]:  # one group per cycle (+ one M-beat block to fill, column-wise)
             assert case["cycles"] <= case["groups"] + (cfg.m + 1 if case["colwise"] else 1)
+        else:  # seeded random and bursty pauses on the input valid and the output ready
+            assert case["cycles"] > case["groups"] * 1.2
 
 
 def test_odd_rows_cannot_drain_two():

@@ -333,18 +333,22 @@ KERNEL_IDS = ["4x4-2of8-128b", "8x4-drain2-256b", "4x8-1of4-512b", "2x2-4of16-w1
 @pytest.mark.slow
 @pytest.mark.parametrize("cfg", KERNEL_CONFIGS, ids=KERNEL_IDS)
 def test_kernel_bit_exact_and_cycle_model(cfg, tmp_path_factory):
-    """Command lists through the AXI shell: bit-exact, errors reported, model within 5 %.
+    """Command lists through the AXI shell: bit-exact, errors reported, model within 2 %.
 
     Lists mix GEMMs, weight generations and GEMMs on the weights the kernel just
     generated; the last run is a :class:`CommandList` image (one layer's training step
-    on one dense W) checked through ``CommandList.results``.  The model's fixed costs
-    are whole-command averages: GEMMs of one or two tiles (about 50 cycles) may differ
-    by up to 3 cycles, so the bound is ``max(5 %, 3 cycles)``.
+    on one dense W) checked through ``CommandList.results``.  With the memory always
+    ready the bound is ``max(2 %, 3 cycles)`` (as on the sampled configurations of
+    ``test_sat_model_space.py``).  The long lists, an error run and the image run again
+    with every AXI channel stalling (``Stalls()``, duty 0.25): still bit-exact with the
+    same status, never faster than without stalls, and at most 30 % above the model
+    at the stalled rate.
     """
     from sparseforge.families.sat.contract import Descriptor as D
+    from sparseforge.sim.lib.stalls import Stalls
     from sparseforge.sim.sat.kernel_bench import layout_run
-    from sparseforge.sim.sat.kernel_perf import list_cycles
-    from sparseforge.sim.sat.verify import run_kernel_runs
+    from sparseforge.sim.sat.kernel_perf import MemoryPort, list_cycles
+    from sparseforge.sim.sat.verify import run_kernel_runs, with_stalls
 
     tmp = tmp_path_factory.mktemp("kernel")
     runs = _runs(cfg, seed=cfg.rows * 10 + cfg.cols)
@@ -358,6 +362,13 @@ def test_kernel_bit_exact_and_cycle_model(cfg, tmp_path_factory):
     runs.append({"id": "command-list", "image": {"path": str(tmp / "cl.npy"), "base": base,
                                                  "n_cmds": len(cl.jobs),
                                                  "dump": str(tmp / "cl_after.npy")}})
+    stalls = Stalls()
+    again = ("pruned", "list", "read-fault-wgen", "bad-nm", "command-list")
+    runs = runs + with_stalls([r for r in runs if r["id"] in again], stalls,
+                              seed=cfg.rows)[len(again):]
+    dumps = [tmp / "cl_after.npy", tmp / "cl_after_stall.npy"]
+    runs[-1]["image"] = {**runs[-1]["image"], "dump": str(dumps[1])}  # the image, stalled
+    stalled_port = MemoryPort(1 - stalls.duty, 1 - stalls.duty)
     report = run_kernel_runs(cfg, tmp, runs)
     by_id = {r["id"]: r for r in report["runs"]}
     errors = []
@@ -385,24 +396,29 @@ def test_kernel_bit_exact_and_cycle_model(cfg, tmp_path_factory):
             raw = dict(image)[b0]
             descs = [D.unpack(raw[i * DESC_BYTES:(i + 1) * DESC_BYTES])
                      for i in range(len(jobs))]
+        if "stalls" in run:  # memory back-pressure: slower, but bounded
+            free = by_id[run["id"].removesuffix("@stall")]["cycles"]
+            assert free <= got["cycles"] <= 1.3 * list_cycles(cfg, descs, stalled_port), got
+            continue
         model = list_cycles(cfg, descs)
         errors.append((run["id"], model - got["cycles"], got["cycles"]))
-        assert abs(model - got["cycles"]) <= max(0.05 * got["cycles"], 3), run["id"]
+        assert abs(model - got["cycles"]) <= max(0.02 * model, 3), run["id"]
 
-    res = cl.results(np.load(tmp / "cl_after.npy"))
     n, m = cfg.n, cfg.m
-    for idx, axis in ((wf, 1), (wb, 0)):
-        want = nm.compress(w, n, m, axis=axis)
-        assert res[idx].axis == axis and res[idx].shape == w.shape
-        np.testing.assert_array_equal(res[idx].values, want.values)
-        np.testing.assert_array_equal(res[idx].indices, want.indices)
-        assert res[idx].values.dtype == w.dtype
     w64 = w.astype(np.int64)
     wf_dense = nm.decompress(nm.compress(w64, n, m, axis=1))
     wb_dense = nm.decompress(nm.compress(w64, n, m, axis=0))
-    np.testing.assert_array_equal(res[y], _wrap(x @ wf_dense.T, cfg))
-    np.testing.assert_array_equal(res[dx], _wrap(dy @ wb_dense, cfg))
-    np.testing.assert_array_equal(res[dw], _wrap(dy.T @ x, cfg))
+    for dump in dumps:  # the image run without and with stalls
+        res = cl.results(np.load(dump))
+        for idx, axis in ((wf, 1), (wb, 0)):
+            want = nm.compress(w, n, m, axis=axis)
+            assert res[idx].axis == axis and res[idx].shape == w.shape
+            np.testing.assert_array_equal(res[idx].values, want.values)
+            np.testing.assert_array_equal(res[idx].indices, want.indices)
+            assert res[idx].values.dtype == w.dtype
+        np.testing.assert_array_equal(res[y], _wrap(x @ wf_dense.T, cfg))
+        np.testing.assert_array_equal(res[dx], _wrap(dy @ wb_dense, cfg))
+        np.testing.assert_array_equal(res[dw], _wrap(dy.T @ x, cfg))
     print("model - RTL cycles:", ", ".join(f"{i} {e:+.1f}/{c}" for i, e, c in errors))
 
 
@@ -446,7 +462,9 @@ def test_command_list_layout():
 WGEN_CFGS = [SatConfig(), SatConfig(rows=8, cols=4, drain_rows=2, axi_data_bits=256),
              SatConfig(rows=4, cols=8, n=1, m=4, axi_data_bits=512, steps_bits=8),
              SatConfig(cols=3, n=3, m=4, width=16),
-             SatConfig(rows=2, cols=2, n=4, m=16, width=16)]
+             SatConfig(rows=2, cols=2, n=4, m=16, width=16),
+             # one column: the record reshape is a strided view (found by the config sampler)
+             SatConfig(rows=1, cols=1, n=15, m=16, width=16, axi_data_bits=512)]
 
 
 def test_opcodes_are_stable_and_wgen_descriptors_round_trip():

@@ -98,32 +98,33 @@ def test_kernel_step_small_workload_by_hand():
     """Three GEMMs on the ZCU104 at 100 MHz (read and write rate 1 word per cycle,
     8.53 shared: never the bound here).
 
-    Per command: fixed = 13 + 64 B descriptor / 16 B = 17 cycles; drain = C + R + 2 = 10;
-    results from res_start = max(S·3 + drain, S + drain) to res_end = max(reads + drain,
-    engine); the writer's last burst of n words starts once its last word exists and
-    takes 1 + n cycles; engine = S + (T - 1)·P + 10 with P = max(S + 1, R, C + 1).
+    Per command: fixed = 12 + 64 B descriptor / 16 B = 16 cycles; drain = C + R + 2 = 10;
+    result words leave from the first tile's first beat until res_end = max(reads +
+    drain, engine); each command here writes its results in one burst, which starts once
+    its last word exists (res_end) and takes 1 + n cycles for n words; engine = S +
+    (T - 1)·P + 10 with P = max(S + 1, R, C + 1).
 
     * A: FF 4x16x4, 3 instances, one tile, 4 result words in one burst
-      - dense: S = 16/2 = 8, reads 8·3 = 24; res_start = res_end = 34;
-        17 + 34 + 1 + 4 = 56 cycles
-      - BDWP (2:8): S = 16/8 = 2, reads 6; engine 2 + 10 = 12; res = 16;
-        17 + 16 + 5 = 38 cycles
+      - dense: S = 16/2 = 8, reads 8·3 = 24; res_end = 24 + 10 = 34;
+        16 + 34 + 1 + 4 = 55 cycles
+      - BDWP (2:8): S = 16/8 = 2, reads 6; engine 2 + 10 = 12; res_end = 16;
+        16 + 16 + 5 = 37 cycles
     * B: FF 8x16x8, 2x2 = 4 tiles, 16 result words in one burst
-      - dense: S = 8, reads 4·24 = 96, engine 8 + 3·9 + 10 = 45; res_start 34,
-        res_end 106; 17 + 106 + 1 + 16 = 140
+      - dense: S = 8, reads 4·24 = 96, engine 8 + 3·9 + 10 = 45; res_end 106;
+        16 + 106 + 1 + 16 = 139
       - BDWP: S = 2, reads 24, engine 2 + 3·5 + 10 = 27 (P = max(3, 4, 5));
-        res_start 16, res_end max(34, 27) = 34; 17 + 34 + 17 = 68
-    * C: WU 4x4x4, dense in both steps: S = 2, reads 6, as A's BDWP command: 38
+        res_end max(34, 27) = 34; 16 + 34 + 17 = 67
+    * C: WU 4x4x4, dense in both steps: S = 2, reads 6, as A's BDWP command: 37
 
-    dense 3·56 + 140 + 38 = 346, BDWP 3·38 + 68 + 38 = 220.
+    dense 3·55 + 139 + 37 = 341, BDWP 3·37 + 67 + 37 = 215.
     """
     wl = _workload(Gemm("a", "FF", 4, 16, 4, count=3, sparse="rowwise"),
                    Gemm("b", "FF", 8, 16, 8, sparse="rowwise"),
                    Gemm("c", "WU", 4, 4, 4))
     r = kernel_step(SatConfig(), wl, get_board("zcu104"), clock_mhz=100)
-    assert (r["dense_cycles"], r["bdwp_cycles"]) == (346, 220)
-    assert r["speedup"] == pytest.approx(346 / 220)
-    assert r["dense_ms"] == pytest.approx(346 / 100e3)  # 100e3 cycles per ms at 100 MHz
+    assert (r["dense_cycles"], r["bdwp_cycles"]) == (341, 215)
+    assert r["speedup"] == pytest.approx(341 / 215)
+    assert r["dense_ms"] == pytest.approx(341 / 100e3)  # 100e3 cycles per ms at 100 MHz
     assert r["read_words_per_step"] == 3                # 2 A words + 1 B word
     assert r["memory"] == "ps_ddr4 via S_AXI_HP0_FPD"
 
@@ -133,10 +134,10 @@ def test_kernel_step_is_read_bound_by_its_records():
     98,304 words at one word per cycle; the engine alone needs 128 + 255·129 + 10 =
     33,033 cycles, so reads bound it.  On top: the last tile's drain (10), the last
     write burst (1 + 64 words: 1,024 result words in 16 bursts of 64) and the fixed
-    17: 98,304 + 10 + 65 + 17 = 98,396 cycles."""
+    16: 98,304 + 10 + 65 + 16 = 98,395 cycles."""
     wl = _workload(Gemm("x", "WU", 64, 256, 64))
     r = kernel_step(SatConfig(), wl, get_board("zcu104"), clock_mhz=100)
-    assert r["dense_cycles"] == 98_396
+    assert r["dense_cycles"] == 98_395
     assert 98_304 <= r["dense_cycles"] <= 98_304 * 1.001  # the read bound, 0.1 %
 
 
@@ -144,7 +145,7 @@ def test_kernel_step_is_bound_by_the_shared_channel():
     """512-bit AXI at 300 MHz on the ZCU104: 0.710833 words per cycle shared by reads
     and writes.  Reads 256 tiles · 128 steps · (1 + 1) words = 65,536, writes 256 · 4
     = 1,024: at least 66,560 / 0.710833 = 93,638 cycles; the drain, the last burst
-    (65) and the fixed 13 + 1 add under 0.1 %."""
+    (65) and the fixed 12 + 1 add under 0.1 %."""
     wl = _workload(Gemm("x", "WU", 64, 256, 64))
     r = kernel_step(SatConfig(axi_data_bits=512), wl, get_board("zcu104"), clock_mhz=300)
     assert 93_638 <= r["dense_cycles"] <= 93_638 * 1.001

@@ -32,7 +32,7 @@ class SatConfig(DesignConfig):
     drain_rows : int
         Result rows per ``result`` beat: 1, or 2 (rows must be even) to drain a
         tile twice as fast, which lowers the tile period floor from
-        ``max(R, C + 1)`` to about ``max(R/2, C + 2)`` (see :meth:`tile_period`).
+        ``max(R, C)`` to ``max(R/2, C + 1)`` (see :meth:`tile_period`).
     name : str
         Verilog module name of the engine's top (an identifier that no emitted
         language reserves: :func:`sparseforge.names.check_identifier`).
@@ -112,18 +112,22 @@ class SatConfig(DesignConfig):
         a floor:
 
         * ``drain_rows = 1``: rows of a tile complete on consecutive cycles and
-          one row leaves per cycle, so tiles must be ``R`` apart; a PE's result
-          register is read when its row completes, ``C`` cycles after it was
-          written, so tiles must also be ``C + 1`` apart;
-        * ``drain_rows = 2``: row pairs leave every other cycle, so two tiles'
-          pairs interleave when the spacing is odd (or at least ``R - 1``); the
-          first row of a pair waits one cycle more (``C + 2``), and a tile two
-          ahead must clear the drain (``2P >= R``).
+          one row leaves per cycle, so tiles must be ``R`` apart; PE ``(r, 0)``'s
+          result register is read when row ``r`` completes, ``C - 1`` cycles after
+          it was written, so the next tile may overwrite it ``C`` cycles later:
+          ``max(steps + 1, R, C)``;
+        * ``drain_rows = 2``: a pair of rows leaves when its second row completes,
+          so its first row is read one cycle later (``C + 1``); consecutive tiles
+          write two FIFOs (tile parity), so their pairs may complete in the same
+          cycle, but a tile two ahead writes the same FIFO and must wait for the
+          drain, ``R / 2`` pairs every other cycle (``2P >= R``):
+          ``max(steps + 1, C + 1, R / 2)``.
+
+        These are the data path's own limits: ``tests/test_sat_tile_period.py``
+        drives an engine whose throttle admits every spacing and finds the results
+        right exactly at spacings ``d`` with ``tile_period(d - 1) == d``.
         """
         r, c = self.rows, self.cols
         if self.drain_rows == 1:
-            return max(steps + 1, r, c + 1)
-        period = max(steps + 1, c + 2, -(-r // 2))
-        while period < r - 1 and period % 2 == 0:
-            period += 1
-        return period
+            return max(steps + 1, r, c)
+        return max(steps + 1, c + 1, r // 2)

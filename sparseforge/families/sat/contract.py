@@ -4,7 +4,7 @@ Pure Python + NumPy (the host driver imports it on a board).  The kernel
 (:mod:`sparseforge.hwgen.sat.kernel`) executes a **command list** in
 memory: ``n_cmds`` descriptors of :data:`DESC_BYTES` bytes each, one GEMM or
 one weight generation per descriptor, all with one ``ap_start``.  Everything
-here is derived from the :class:`~sparseforge.configs.SatConfig`; see
+here is derived from the :class:`~sparseforge.families.sat.config.SatConfig`; see
 ``docs/designs/sat_kernel.md``.
 
 Descriptor (sixteen little-endian 32-bit words)
@@ -17,7 +17,7 @@ Words no field covers are reserved and zero.  The STATUS codes the kernel report
 are :data:`STATUS_CODES`.
 
 The kernel runs tile (ti, tj) for ti < TI, tj < TJ (row-major, the order of
-:func:`sparseforge.sat_schedule.plan_gemm`): it streams ``S`` A records from
+:func:`sparseforge.families.sat.schedule.plan_gemm`): it streams ``S`` A records from
 ``A + ti·a_stride`` and ``S`` B records from ``B + tj·b_stride`` into the
 engine, and writes the tile's ``R / drain_rows`` result beats contiguously
 from the result address on.
@@ -96,12 +96,14 @@ __all__ = [
     "DescField",
     "Descriptor",
     "Geometry",
+    "ReadChunk",
     "StatusCode",
     "WgenPlan",
     "command_ranges",
     "decode_info",
     "descriptor_table",
     "info_words",
+    "operand_chunk",
     "pack_a_stream",
     "pack_b_stream",
     "pack_wgen_stream",
@@ -112,6 +114,7 @@ __all__ = [
     "unpack_results",
     "unpack_wgen_result",
     "wgen_bytes",
+    "wgen_chunk",
 ]
 
 DESC_BYTES = 64
@@ -223,6 +226,33 @@ class Geometry:
                    cfg.cols * cfg.n * (cfg.width + cfg.index_bits),
                    cfg.drain_rows * cfg.cols * cfg.acc_bits,
                    cfg.cols * cfg.m * cfg.width)
+
+
+@dataclass(frozen=True)
+class ReadChunk:
+    """How the kernel requests records: ``records`` per read request, into a record FIFO
+    of ``depth`` entries (two requests' worth, a power of two).  A request is issued only
+    when the FIFO has room for all of it (credits), so read data never waits.  The RTL
+    (``hwgen.sat.kernel``) and the cycle model read this one rule."""
+
+    records: int
+    depth: int
+
+    @classmethod
+    def of(cls, records: int) -> ReadChunk:
+        return cls(records, 1 << max(1, (2 * records - 1).bit_length()))
+
+
+def operand_chunk(cfg: SatConfig) -> ReadChunk:
+    """GEMM operands: about one ``max_burst`` of the larger of the A and B records per
+    request (an A request, then a B request of as many steps)."""
+    geo = Geometry.of(cfg)
+    return ReadChunk.of(max(1, cfg.max_burst // max(geo.a_words, geo.b_words)))
+
+
+def wgen_chunk(cfg: SatConfig) -> ReadChunk:
+    """Weight generation: about one ``max_burst`` of dense W records per request."""
+    return ReadChunk.of(max(1, cfg.max_burst // Geometry.of(cfg).d_words))
 
 
 def register_map(cfg: SatConfig) -> RegisterMap:
@@ -603,7 +633,8 @@ def pack_wgen_stream(cfg: SatConfig, w, colwise: bool) -> np.ndarray:
         full = np.zeros((TJ * C, S * M), np.int64)
         full[:w.shape[0], :w.shape[1]] = w
         recs = full.reshape(TJ, C, S, M).transpose(0, 2, 1, 3)
-    vals = recs.reshape(TJ * S, C * M).astype(f"<i{cfg.width // 8}").view(np.uint8)
+    # order="C": with C = 1 the reshape stays a strided view, which .view cannot take
+    vals = recs.reshape(TJ * S, C * M).astype(f"<i{cfg.width // 8}", order="C").view(np.uint8)
     out = np.zeros((TJ * S, geo.d_words * geo.word_bytes), np.uint8)
     out[:, :vals.shape[1]] = vals
     return out.reshape(-1)

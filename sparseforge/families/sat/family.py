@@ -44,7 +44,7 @@ def _array(cfg: SatConfig, board, args) -> tuple[SatConfig, dict]:
     ``--config``, then ``--set``), so ``generate``, ``verify``, ``perf`` and ``synth``
     work on the same design.  ``--size board``: rows, cols (and drain_rows, unless
     given) of the largest array that fits the board's DSPs
-    (:func:`sparseforge.sim.sat_workload.default_config`), every other parameter as
+    (:func:`sparseforge.sim.sat.workload.default_config`), every other parameter as
     given.  Returns the config and ``{"rows", "cols", "size", "why"}``.
     """
     from sparseforge.sim.sat.workload import DSP_FRACTION, default_config
@@ -154,12 +154,18 @@ def generate(cfg: SatConfig, board, args) -> dict:
 def kernel_runs(cfg: SatConfig) -> list[dict]:
     """The kernel's part of ``verify``: one command list with every opcode (GEMMs of
     every mode and kind, weight generations both ways, shapes that are not tile
-    multiples) and a list the kernel must stop at a descriptor of the wrong N:M."""
+    multiples), the same list with every AXI channel stalling (seeded random and
+    bursty pauses, :class:`sparseforge.sim.lib.stalls.Stalls`) and a list the kernel must
+    stop at a descriptor of the wrong N:M."""
     from sparseforge.families.sat.contract import STATUS
+    from sparseforge.sim.lib.stalls import Stalls
     from sparseforge.sim.sat.vectors import default_vectors, wgen_vectors
 
     vecs = default_vectors(cfg, count=1, seed=11)
-    return [{"id": "command list", "vectors": vecs + wgen_vectors(cfg, seed=12)},
+    every = vecs + wgen_vectors(cfg, seed=12)
+    return [{"id": "command list", "vectors": every},
+            {"id": "command list, stalls", "vectors": every,
+             "stalls": Stalls(seed=13).to_dict()},
             {"id": "wrong N:M stops the list", "vectors": vecs[:3],
              "expect_status": STATUS["BAD_NM"],
              "corrupt": {"index": 1, "field": "m", "value": 2 * cfg.m}}]
@@ -242,9 +248,9 @@ def perf(cfg: SatConfig, board, args) -> dict:
     bound beside it, on the array of :func:`_array`.
 
     Returns ``workload``, ``batch``, ``board``, ``config``, ``array``, ``clock_mhz``,
-    ``kernel`` (:func:`~sparseforge.sim.sat_kernel_workload.kernel_step`, or ``None``
+    ``kernel`` (:func:`~sparseforge.sim.sat.kernel_workload.kernel_step`, or ``None``
     with ``no_kernel`` saying why for a board without a project) and ``architecture``
-    (:func:`~sparseforge.sim.sat_workload.compare_step`: per-layer rows, phases,
+    (:func:`~sparseforge.sim.sat.workload.compare_step`: per-layer rows, phases,
     memory-bound layers).
     """
     from sparseforge.hwgen.project import project_kind
