@@ -62,7 +62,6 @@ from sparseforge.sat_kernel import (
     wgen_bytes,
 )
 from sparseforge.sat_schedule import plan_gemm
-from sparseforge.sim.stalls import Stalls, stall_axi
 from sparseforge.sim.sat_vectors import (
     WGEN_MODES,
     make_operands,
@@ -72,6 +71,7 @@ from sparseforge.sim.sat_vectors import (
     reference,
     wgen_reference,
 )
+from sparseforge.sim.stalls import Stalls, stall_axi
 
 RAM_BYTES = 1 << 24
 

@@ -124,7 +124,8 @@ def model_runs(cfg: SatConfig, seed: int = 0, size: str = "small") -> list[dict]
                rng.integers(1, C + 1))
     scale = 3 if big else 1
     gemms = [gemm(f"{mode}-tiles", mode, rng.integers(R + 1, (2 + scale) * R + 2),
-                  rng.integers(2 * M, (12 + 30 * big) * M), rng.integers(C + 1, (2 + scale) * C + 2))
+                  rng.integers(2 * M, (12 + 30 * big) * M),
+                  rng.integers(C + 1, (2 + scale) * C + 2))
              for mode in ("ff", "bp", "wu")]
     wgens = [wgen(f"{mode}-big", mode, rng.integers(C + 1, (3 + 3 * big) * C + 2),
                   rng.integers(2 * M, (6 + 10 * big) * M)) for mode in ("wgen_row", "wgen_col")]
