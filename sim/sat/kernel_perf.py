@@ -5,39 +5,49 @@ results always taken.  The kernel adds the memory side
 (``docs/designs/sat_kernel.md``):
 
 * **reads** — every tile streams ``S`` A records and ``S`` B records
-  (``a_words + b_words`` AXI words per step) through one read port;
+  (``a_words + b_words`` AXI words per step) through one read port, requested a
+  chunk at a time (:func:`sparseforge.families.sat.contract.operand_chunk`); a chunk costs
+  the longest of its words over the read rate, issuing its requests (one cycle
+  per request and one per AR burst) and the credit loop (:func:`read_cycles`);
 * **writes** — ``R / drain_rows`` result beats of ``r_words`` words per tile,
   in bursts of at most ``max_burst`` words that do not cross 4 KiB; the writer
-  starts a burst once all its words are buffered, so the last burst is paid
-  after the last result.  A record of ``n > 1`` words passes the serialiser in
+  starts a burst once all its words are buffered, so the last bursts are paid
+  after the last results.  A record of ``n > 1`` words passes the serialiser in
   front of the writer in ``n + 1`` cycles (it takes the next record the cycle
   after the last word left: :func:`serialiser_cycles`), so results leave at
-  most one beat every ``r_words + 1`` cycles; when that is slower than the
-  engine, the engine waits;
-* **fixed costs** — start, descriptor fetch and decode, read latency, the
-  last write response: :func:`fixed_cycles`, measured on the cocotbext-axi
-  RAM of the simulated board (1-cycle-per-beat ports, a few cycles of latency).
+  most one beat every ``r_words + 1`` cycles: when that is slower than the
+  engine, the engine waits, and the last tile's beats trail the engine's;
+* **fixed costs** — descriptor fetch and decode, first read latency, the last
+  write response: :func:`fixed_cycles` per command and :data:`LIST_CYCLES` per
+  list, measured on the cocotbext-axi RAM of the simulated board (one word a
+  cycle, two cycles from AR to the first R beat).
 
 A command takes::
 
     fixed + max(writer_done, write_stream)
 
-where results are produced evenly until ``max(read_words / read_rate + drain,
-engine)`` (``drain = C + R + 2``: last data beat to last result; ``engine``:
-:func:`sparseforge.sim.sat.engine_perf.gemm_cycles`), ``writer_done`` steps through
-the last write bursts (each waits for its data and for the previous burst),
-and ``write_stream`` is the write words over the write rate plus one address
-cycle per burst.  Rates are AXI words per cycle: 1.0 for the simulated board's RAM;
+where a GEMM's results come a tile at a time, the first tile's from its first beat
+(``reads of one tile + C + R + 2``, less the drain of its beats) and the last
+tile's by ``max(reads + C + R + 2, engine) + tail`` (``engine``:
+:func:`sparseforge.sim.sat.engine_perf.gemm_cycles`), ``writer_done`` steps through the
+last write bursts (each waits for its data and for the previous burst), and
+``write_stream`` is the write words over the write rate plus one address cycle per
+burst.  Rates are AXI words per cycle: 1.0 for the simulated board's RAM;
 :func:`MemoryPort.for_board` derives them from the memory the emitted project
-connects the kernel to (:func:`sparseforge.sim.sat.kernel_workload.project_port`).
+connects the kernel to (:func:`sparseforge.sim.sat.kernel_workload.project_port`);
+:meth:`MemoryPort.stalled` is the simulated RAM with every channel stalled a
+fraction of the cycles (rates lowered, handshakes and latencies stretched).
 
 A **weight generation** (``wgen_row`` / ``wgen_col``) reads ``TJ·S`` dense records
-(``d_words`` each) and writes ``TJ·S`` B records (``b_words`` each); the generator
-prunes one group per cycle, so a record takes ``C`` cycles, and the serialiser
-``serialiser_cycles(b_words)``: a record every ``g = max(C, serialiser)`` cycles.
-Records leave evenly from ``d_words / read_rate + C + 1`` (the first record read
-and pruned) until ``max(read_words / read_rate + C + 1, d_words / read_rate +
-TJ·S·g + 1)``; the writer and the fixed costs are as for a GEMM.
+(``d_words`` each, :func:`sparseforge.families.sat.contract.wgen_chunk` a request) and writes
+``TJ·S`` B records (``b_words`` each); the generator prunes one group per cycle, so a
+record takes ``C`` cycles, and the serialiser ``serialiser_cycles(b_words)``.
+Records leave evenly from the first record read and pruned (``d_words + C + 1``)
+until the reads, the generator or the serialiser are done, whichever is last; the
+writer and the fixed costs are as for a GEMM.
+
+Checked against the RTL on configurations sampled across the whole validated space
+(``tests/sat/test_sat_model_space.py``, ``benchmarks/sat_kernel_model_sweep.py``).
 """
 
 from __future__ import annotations
@@ -89,7 +99,7 @@ def serialiser_cycles(words: int) -> int:
 
 
 def read_cycles(records: int, words: tuple[int, ...], chunk: ReadChunk, consume: float,
-                max_burst: int, rate: float = 1.0) -> float:
+                max_burst: int, rate: float = 1.0, slowdown: float = 1.0) -> float:
     """Cycles the kernel's reads need for ``records`` records, ``chunk.records`` a request.
 
     ``words``: AXI words of one record per request kind (``(a_words, b_words)`` for
@@ -102,6 +112,8 @@ def read_cycles(records: int, words: tuple[int, ...], chunk: ReadChunk, consume:
     * the credit loop: the chunk's credits come back ``READ_LOOP_CYCLES + words /
       rate + consume`` cycles after its request, and ``depth // chunk`` chunks fit in
       the FIFO at once.
+
+    ``slowdown`` (:attr:`MemoryPort.slowdown`) stretches the handshakes and the loop.
     """
     full, rest = divmod(records, chunk.records)
     total = 0.0
@@ -109,8 +121,8 @@ def read_cycles(records: int, words: tuple[int, ...], chunk: ReadChunk, consume:
         if not count:
             continue
         data = n * sum(words) / rate
-        issue = sum(1 + -(-n * w // max_burst) for w in words)
-        loop = (READ_LOOP_CYCLES + data + consume) / max(1, chunk.depth // n)
+        issue = slowdown * sum(1 + -(-n * w // max_burst) for w in words)
+        loop = (slowdown * READ_LOOP_CYCLES + data + consume) / max(1, chunk.depth // n)
         total += count * max(data, issue, loop)
     return total
 
@@ -132,11 +144,29 @@ class MemoryPort:
     shared_rate : float or None
         Words per cycle shared by reads and writes (a DDR channel); ``None``:
         independent channels (the simulated RAM).
+    stall_duty : float
+        Fraction of cycles every channel of the port is stalled (``ready`` or
+        ``valid`` held low, :class:`sparseforge.sim.lib.stalls.Stalls`): handshakes and
+        latencies take ``1 / (1 - stall_duty)`` times as long.  Use
+        :meth:`stalled`, which also lowers the rates.
     """
 
     read_rate: float = 1.0
     write_rate: float = 1.0
     shared_rate: float | None = None
+    stall_duty: float = 0.0
+
+    @classmethod
+    def stalled(cls, duty: float) -> MemoryPort:
+        """The simulated board's RAM with every channel stalled ``duty`` of the cycles."""
+        if not 0 <= duty < 1:
+            raise ValueError(f"duty = {duty}; allowed: 0 <= duty < 1")
+        return cls(1 - duty, 1 - duty, None, duty)
+
+    @property
+    def slowdown(self) -> float:
+        """How much longer a handshake or a latency takes: ``1 / (1 - stall_duty)``."""
+        return 1 / (1 - self.stall_duty)
 
     @classmethod
     def for_board(cls, board, cfg: SatConfig, clock_mhz: float | None = None,
@@ -167,12 +197,12 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
     geo = Geometry.of(cfg)
     records = desc.col_tiles * desc.steps
     if records == 0:
-        return fixed_cycles(cfg)
+        return fixed_cycles(cfg) * port.slowdown
     read_words = records * geo.d_words
     bursts = write_bursts(desc.c_addr, records * geo.b_words, geo.word_bytes, cfg.max_burst)
     write_words = sum(bursts)
     read = read_cycles(records, (geo.d_words,), wgen_chunk(cfg), cfg.cols, cfg.max_burst,
-                       port.read_rate)
+                       port.read_rate, port.slowdown)
     write = write_words / port.write_rate + len(bursts)
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)
@@ -184,7 +214,8 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
     res_start = first + lat + min(lag, 1)
     res_end = max(read + lat + lag, first + records * cfg.cols + 1 + lag,
                   first + records * ser + 1)
-    return fixed_cycles(cfg) + max(_writer_done(bursts, res_start, res_end), write)
+    done = _writer_done(bursts, _even(res_start, res_end, write_words), port.slowdown)
+    return fixed_cycles(cfg) * port.slowdown + max(done, write)
 
 
 def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = None) -> float:
@@ -195,7 +226,7 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     geo = Geometry.of(cfg)
     tiles, steps = desc.tiles, desc.steps
     if tiles == 0:
-        return fixed_cycles(cfg)
+        return fixed_cycles(cfg) * port.slowdown
     R, C = cfg.rows, cfg.cols
     read_words = tiles * steps * (geo.a_words + geo.b_words)
     beats = R // cfg.drain_rows
@@ -203,7 +234,7 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
                           cfg.max_burst)
     write_words = sum(bursts)
     per_tile_read = read_cycles(steps, (geo.a_words, geo.b_words), operand_chunk(cfg), 1,
-                                cfg.max_burst, port.read_rate)
+                                cfg.max_burst, port.read_rate, port.slowdown)
     read = tiles * per_tile_read
     write = write_words / port.write_rate + len(bursts)
     if port.shared_rate is not None:
@@ -219,33 +250,43 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     first_beat = max(per_tile_read + drain, steps + drain) - (beats - 1) * cfg.drain_rows
     tail = (beats - 1) * max(0, ser - cfg.drain_rows)
     res_start = first_beat + min(lag, 1)  # the first word leaves the cycle after its beat
+    first_end = first_beat + (beats - 1) * max(ser, cfg.drain_rows) + lag
     res_end = max(max(read + drain, engine) + tail,
                   first_beat + (tiles * beats - 1) * ser) + lag
-    done = _writer_done(bursts, res_start, res_end)
-    return fixed_cycles(cfg) + max(done, write)
+    # results come a tile at a time: tile t's words from res_start + t·gap to
+    # first_end + t·gap, the last tile's ending at res_end
+    gap = (res_end - first_end) / (tiles - 1) if tiles > 1 else 0.0
+    per_tile = beats * geo.r_words
+
+    def produced(words: int) -> float:
+        t, j = divmod(max(words, 1) - 1, per_tile)
+        return res_start + t * gap + (first_end - res_start) * (j + 1) / per_tile
+
+    done = _writer_done(bursts, produced, port.slowdown)
+    return fixed_cycles(cfg) * port.slowdown + max(done, write)
 
 
-def _writer_done(bursts: list[int], res_start: float, res_end: float,
-                 last: int = 16) -> float:
+def _even(res_start: float, res_end: float, total: int):
+    """Words produced at an even rate from ``res_start`` to ``res_end``."""
+    span = max(0.0, res_end - res_start)
+    return lambda words: res_start + span * words / total
+
+
+def _writer_done(bursts: list[int], produced, slowdown: float = 1.0, last: int = 16) -> float:
     """When the writer's last burst ends.
 
-    Result words are produced at an even rate from ``res_start`` to
-    ``res_end``; a burst starts once its last word exists and the previous
-    burst is done, and takes one address cycle plus one cycle per word.  Only
-    the last ``last`` bursts are stepped through: earlier ones keep up with
-    production unless the GEMM is write-bound (covered by the caller).
+    ``produced(w)``: the cycle the ``w``-th word reaches the writer's buffer.  A burst
+    starts once its last word is there and the previous burst is done, and takes one
+    address cycle plus one cycle per word.  Only the last ``last`` bursts are stepped
+    through: earlier ones keep up with production unless the GEMM is write-bound
+    (covered by the caller).
     """
     total = sum(bursts)
     cum = total - sum(bursts[-last:])
-    span = max(0.0, res_end - res_start)
-
-    def produced(words: int) -> float:
-        return res_start + span * words / total
-
     t = produced(cum)
     for n in bursts[-last:]:
         cum += n
-        t = max(t, produced(cum)) + 1 + n
+        t = max(t, produced(cum)) + (1 + n) * slowdown
     return t
 
 

@@ -9,7 +9,7 @@ take the field's minimum, a third its maximum); the array is capped at
 of every op over several tiles, weight generations of both directions and a mixed
 list); :func:`compare` sets the kernel's ``CYCLES`` of each run beside
 :func:`~sparseforge.sim.sat.kernel_perf.list_cycles`.  Used by
-``tests/test_sat_model_space.py`` (a few configurations per CI run) and
+``tests/sat/test_sat_model_space.py`` (a few configurations per CI run) and
 ``benchmarks/sat_kernel_model_sweep.py`` (the sweep of ``docs/benchmarks.md``).
 """
 
@@ -26,7 +26,7 @@ __all__ = ["SPACE", "compare", "config_id", "descriptors_of", "model_runs", "sam
 #: The validated space of :class:`SatConfig` (what ``SatConfig.validate`` accepts),
 #: per field: ``("range", low, high)`` (inclusive) or ``("choice", values)``.
 #: ``n`` is ``1 .. m - 1`` and ``acc_bits`` ``2·width .. 48``; ``drain_rows = 2``
-#: needs an even ``rows``.  ``tests/test_sat_model_space.py`` checks this table
+#: needs an even ``rows``.  ``tests/sat/test_sat_model_space.py`` checks this table
 #: against the validator: every bound is accepted, one step past it is refused.
 SPACE: dict[str, tuple] = {
     "rows": ("range", 1, 64),
@@ -124,7 +124,8 @@ def model_runs(cfg: SatConfig, seed: int = 0, size: str = "small") -> list[dict]
                rng.integers(1, C + 1))
     scale = 3 if big else 1
     gemms = [gemm(f"{mode}-tiles", mode, rng.integers(R + 1, (2 + scale) * R + 2),
-                  rng.integers(2 * M, (12 + 30 * big) * M), rng.integers(C + 1, (2 + scale) * C + 2))
+                  rng.integers(2 * M, (12 + 30 * big) * M),
+                  rng.integers(C + 1, (2 + scale) * C + 2))
              for mode in ("ff", "bp", "wu")]
     wgens = [wgen(f"{mode}-big", mode, rng.integers(C + 1, (3 + 3 * big) * C + 2),
                   rng.integers(2 * M, (6 + 10 * big) * M)) for mode in ("wgen_row", "wgen_col")]

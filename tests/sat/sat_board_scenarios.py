@@ -37,12 +37,11 @@ def _ints(rng, cfg: SatConfig, shape) -> np.ndarray:
 
 def _timing(drv: SatDriver, board) -> dict:
     """The kernel's CYCLES, the model with the memory always ready, and the model at
-    the rate the board's stalls leave (``1 - duty`` words a cycle)."""
-    rate = 1 - board.stalls.duty
+    the port the board's stalls make (``MemoryPort.stalled(duty)``)."""
     return {"cycles": drv.last_cycles,
             "model": list_cycles(drv.config, drv.last_descriptors),
             "model_stalled": list_cycles(drv.config, drv.last_descriptors,
-                                         MemoryPort(rate, rate)),
+                                         MemoryPort.stalled(board.stalls.duty)),
             "duty": board.stalls.duty}
 
 

@@ -8,7 +8,7 @@ The board's memory stalls by default (seeded random and bursty pauses on every A
 channel, duty 0.25): every scenario runs so, except the GEMM timing test, which
 asks for an always-ready memory to check the model within ``TOLERANCE``.  Under
 stalls the kernel is never faster than the model (less its tolerance) and at most
-``STALL_BOUND`` times the model at the stalled rate.
+``STALL_BOUND`` times the model of a stalled port (``MemoryPort.stalled``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ if str(TESTS) not in sys.path:
 #: Model agreement asked of every end-to-end run on an always-ready memory (kernel
 #: cycles, ap_start to ap_done): ``max(TOLERANCE * model, 3)`` cycles.
 TOLERANCE = 0.02
-#: Under the board's default stalls: CYCLES <= STALL_BOUND * the model at rate 1 - duty.
+#: Under the board's default stalls: CYCLES <= STALL_BOUND * list_cycles(stalled port).
 STALL_BOUND = 1.3
 
 CONFIGS = {

@@ -341,8 +341,8 @@ def test_kernel_bit_exact_and_cycle_model(cfg, tmp_path_factory):
     ready the bound is ``max(2 %, 3 cycles)`` (as on the sampled configurations of
     ``test_sat_model_space.py``).  The long lists, an error run and the image run again
     with every AXI channel stalling (``Stalls()``, duty 0.25): still bit-exact with the
-    same status, never faster than without stalls, and at most 30 % above the model
-    at the stalled rate.
+    same status, never faster than without stalls, and at most 30 % above the model of
+    a stalled port (``MemoryPort.stalled(0.25)``).
     """
     from sparseforge.families.sat.contract import Descriptor as D
     from sparseforge.sim.lib.stalls import Stalls
@@ -368,7 +368,7 @@ def test_kernel_bit_exact_and_cycle_model(cfg, tmp_path_factory):
                               seed=cfg.rows)[len(again):]
     dumps = [tmp / "cl_after.npy", tmp / "cl_after_stall.npy"]
     runs[-1]["image"] = {**runs[-1]["image"], "dump": str(dumps[1])}  # the image, stalled
-    stalled_port = MemoryPort(1 - stalls.duty, 1 - stalls.duty)
+    stalled_port = MemoryPort.stalled(stalls.duty)
     report = run_kernel_runs(cfg, tmp, runs)
     by_id = {r["id"]: r for r in report["runs"]}
     errors = []

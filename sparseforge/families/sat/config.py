@@ -123,7 +123,7 @@ class SatConfig(DesignConfig):
           drain, ``R / 2`` pairs every other cycle (``2P >= R``):
           ``max(steps + 1, C + 1, R / 2)``.
 
-        These are the data path's own limits: ``tests/test_sat_tile_period.py``
+        These are the data path's own limits: ``tests/sat/test_sat_tile_period.py``
         drives an engine whose throttle admits every spacing and finds the results
         right exactly at spacings ``d`` with ``tile_period(d - 1) == d``.
         """
