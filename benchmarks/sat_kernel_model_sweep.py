@@ -31,10 +31,10 @@ from pathlib import Path
 def _one(args):
     cfg_dict, seed, size, stalls = args
     from sparseforge.families.sat.config import SatConfig
+    from sparseforge.sim.lib.stalls import Stalls
     from sparseforge.sim.sat.kernel_perf import MemoryPort
     from sparseforge.sim.sat.model_check import compare, model_runs
     from sparseforge.sim.sat.verify import run_kernel_runs, with_stalls
-    from sparseforge.sim.lib.stalls import Stalls
 
     cfg = SatConfig(**cfg_dict)
     runs = model_runs(cfg, seed=seed, size=size)

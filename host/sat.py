@@ -48,8 +48,8 @@ from dataclasses import dataclass
 import numpy as np
 import pynq
 
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError, SparseforgeError
+from sparseforge.families.sat.config import SatConfig
 from sparseforge.families.sat.contract import (
     ALIGN_BYTES,
     ERRORS,
@@ -76,8 +76,8 @@ class KernelRunError(SparseforgeError, RuntimeError):
     Attributes
     ----------
     status : int
-        ``STATUS`` (see :data:`sparseforge.families.sat.contract.STATUS_CODES`; the message quotes its
-        text, :data:`~sparseforge.families.sat.contract.ERRORS`).
+        ``STATUS`` (see :data:`~sparseforge.families.sat.contract.STATUS_CODES`; the message
+        quotes its text, :data:`~sparseforge.families.sat.contract.ERRORS`).
     command : int
         ``ERR_CMD``: index of the failing command in the list.
     done : int

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparseforge.families import DesignFamily
 from sparseforge.errors import ConfigError
+from sparseforge.families import DesignFamily
 from sparseforge.output_dir import atomic_output_dir
 
 __all__ = ["FlowStep", "command_line", "default_out", "run_flow"]

@@ -48,7 +48,6 @@ from amaranth import Cat, ClockDomain, Elaboratable, Module, Mux, Signal
 from amaranth.lib import fifo
 
 from sparseforge.families.sat.config import SatConfig
-from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, kernel_ports
 from sparseforge.families.sat.contract import (
     ADDRESS_FIELDS,
     DESC_BYTES,
@@ -61,11 +60,11 @@ from sparseforge.families.sat.contract import (
     register_map,
     wgen_chunk,
 )
-
-from sparseforge.hwgen.sat.engine import SatEngine
-from sparseforge.hwgen.sat.weight_gen import SparseWeightGenerator
 from sparseforge.hwgen.lib.axi_lite import AxiLiteControl
 from sparseforge.hwgen.lib.axi_master import BurstReader, BurstWriter
+from sparseforge.hwgen.sat.engine import SatEngine
+from sparseforge.hwgen.sat.weight_gen import SparseWeightGenerator
+from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, kernel_ports
 
 __all__ = ["RESET_STAGES", "SatKernel", "kernel_chunk_steps", "kernel_verilog",
            "wgen_chunk_records"]

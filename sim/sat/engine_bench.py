@@ -37,9 +37,9 @@ from sparseforge.families.sat.schedule import (
     unpack_result_beat,
 )
 from sparseforge.sim.lib.cocotb_reset import start_clock_and_reset
+from sparseforge.sim.lib.stalls import NO_STALLS, Stalls
 from sparseforge.sim.sat.engine_perf import gemm_cycles
 from sparseforge.sim.sat.vectors import make_operands, reference
-from sparseforge.sim.lib.stalls import NO_STALLS, Stalls
 
 
 async def run_gemm(dut, cfg: SatConfig, a: np.ndarray, b: np.ndarray, sparse: bool,

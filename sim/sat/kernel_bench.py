@@ -89,7 +89,6 @@ from sparseforge.sim.sat.vectors import (
     reference,
     wgen_reference,
 )
-from sparseforge.sim.lib.stalls import Stalls, stall_axi
 
 RAM_BYTES = 1 << 24
 

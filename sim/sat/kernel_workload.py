@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from sparseforge.board_registry import Board
 from sparseforge.families.sat.config import SatConfig
-from sparseforge.project_memory import MemoryTarget, memory_targets
 from sparseforge.families.sat.contract import Descriptor, Geometry, register_map
-from sparseforge.workloads import Gemm, Workload
-
-from sparseforge.sim.sat.kernel_perf import MemoryPort, command_cycles
+from sparseforge.project_memory import MemoryTarget, memory_targets
 from sparseforge.sim.sat.engine_perf import gemm_timing
+from sparseforge.sim.sat.kernel_perf import MemoryPort, command_cycles
+from sparseforge.workloads import Gemm, Workload
 
 __all__ = ["kernel_step", "project_memory", "project_port"]
 

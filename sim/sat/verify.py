@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 from sparseforge.families.sat.config import SatConfig
-
 from sparseforge.sim.lib.cocotb_runner import run_cocotb
 from sparseforge.sim.lib.stalls import Stalls
 from sparseforge.sim.lib.verilator_lint import amaranth_waivers, lint

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 from sparseforge.board_registry import Board
 from sparseforge.families.sat.config import SatConfig
-from sparseforge.workloads import Gemm, Workload
-
 from sparseforge.sim.sat.engine_perf import gemm_timing
+from sparseforge.workloads import Gemm, Workload
 
 __all__ = [
     "DSP_FRACTION",

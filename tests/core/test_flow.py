@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from sparseforge.cli import main
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.families import DesignFamily
+from sparseforge.families.sat.config import SatConfig
+from sparseforge.families.sat.report import per_layer
 from sparseforge.flow import FlowStep, run_flow
 from sparseforge.output_dir import MARKER, atomic_output_dir
-from sparseforge.families.sat.report import per_layer
 from sparseforge.report import write_report
 
 pytest.importorskip("amaranth")

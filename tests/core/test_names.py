@@ -13,8 +13,9 @@ import re
 import pytest
 
 from sparseforge.cli import main
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
+from sparseforge.families.sat.config import SatConfig
+from sparseforge.families.sat.contract import register_map
 from sparseforge.names import (
     CPP20,
     LANGUAGES,
@@ -26,7 +27,6 @@ from sparseforge.names import (
     reserved_in,
 )
 from sparseforge.regmap import RegisterMap
-from sparseforge.families.sat.contract import register_map
 
 # (word, the languages that reserve it), hand-checked against the standards.
 RESERVED = [

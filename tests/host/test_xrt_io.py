@@ -20,9 +20,9 @@ import types
 import numpy as np
 import pytest
 
+from sparseforge.families.sat.contract import SatConfig, register_map
 from sparseforge.host.kernel import DriverError, KernelDriver
 from sparseforge.host.xrt_io import XrtBuffer, XrtError, XrtIO, open_kernel
-from sparseforge.families.sat.contract import SatConfig, register_map
 
 CARD_BASE = 0x4_0000_0000  # card address of card.memory[0]
 FIRST_BO = 0x2000  # the fake's first allocation starts here (page aligned)

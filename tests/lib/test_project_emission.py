@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from sparseforge.board_registry import get_board
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
+from sparseforge.families.sat.config import SatConfig
+from sparseforge.families.sat.contract import register_map
 from sparseforge.hwgen.project import (
     emit_project,
     emit_project_dir,
@@ -34,7 +35,6 @@ from sparseforge.hwgen.project.checks import (
 )
 from sparseforge.output_dir import MARKER
 from sparseforge.regmap import Arg
-from sparseforge.families.sat.contract import register_map
 
 GOLDEN = Path(__file__).parent / "golden"
 RMAP = register_map(SatConfig())

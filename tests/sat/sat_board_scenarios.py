@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from sparseforge.families.sat.config import SatConfig
+from sparseforge.families.sat.contract import CommandList, Descriptor, command_ranges, register_map
 from sparseforge.host.kernel import DriverError
 from sparseforge.host.sat import KernelRunError, SatDriver
-from sparseforge.families.sat.contract import CommandList, Descriptor, command_ranges, register_map
 from sparseforge.sim.bdwp import golden
 from sparseforge.sim.sat.kernel_perf import MemoryPort, list_cycles
 

@@ -12,11 +12,11 @@ from amaranth.sim import Simulator
 
 from sparseforge import nm
 from sparseforge.families.sat.config import SatConfig
+from sparseforge.families.sat.schedule import assemble_result, plan_gemm
 from sparseforge.hwgen.sat.engine import SatEngine
 from sparseforge.hwgen.sat.pe import SparsePE
 from sparseforge.hwgen.sat.topn import TopN
 from sparseforge.hwgen.sat.weight_gen import SparseWeightGenerator
-from sparseforge.families.sat.schedule import assemble_result, plan_gemm
 from sparseforge.sim.bdwp import golden
 from sparseforge.sim.sat.engine_perf import gemm_cycles
 

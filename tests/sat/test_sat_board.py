@@ -21,9 +21,14 @@ import numpy as np
 import pytest
 
 from sparseforge.families.sat.config import SatConfig
+from sparseforge.families.sat.contract import (
+    CommandList,
+    command_ranges,
+    register_map,
+    result_bytes,
+)
 from sparseforge.host.kernel import DriverError
 from sparseforge.host.sat import SatDriver
-from sparseforge.families.sat.contract import CommandList, command_ranges, register_map, result_bytes
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:

@@ -13,10 +13,8 @@ import pytest
 pytest.importorskip("amaranth")
 from amaranth.lib import data
 
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
-from sparseforge.hwgen.sat.emit import engine_verilog, weight_gen_verilog
-from sparseforge.hwgen.sat.engine import cmd_layout, data_layout, result_layout
+from sparseforge.families.sat.config import SatConfig
 from sparseforge.families.sat.schedule import (
     data_beat_bits,
     pack_cmd,
@@ -26,6 +24,8 @@ from sparseforge.families.sat.schedule import (
     unpack_compressed_group,
     unpack_result_beat,
 )
+from sparseforge.hwgen.sat.emit import engine_verilog, weight_gen_verilog
+from sparseforge.hwgen.sat.engine import cmd_layout, data_layout, result_layout
 
 
 def test_emission_is_deterministic():

@@ -10,11 +10,9 @@ import json
 import numpy as np
 import pytest
 
-from sparseforge.formats.integer import wrap
 from sparseforge import nm
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
-from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, RegisterMap
+from sparseforge.families.sat.config import SatConfig
 from sparseforge.families.sat.contract import (
     DESC_BYTES,
     OPCODES,
@@ -35,6 +33,8 @@ from sparseforge.families.sat.contract import (
     wgen_bytes,
 )
 from sparseforge.families.sat.schedule import pack_data_beats, plan_gemm, unpack_result_beat
+from sparseforge.formats.integer import wrap
+from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, RegisterMap
 from sparseforge.sim.sat.kernel_perf import MemoryPort, command_cycles, write_bursts
 
 # --------------------------------------------------------------------------- register map

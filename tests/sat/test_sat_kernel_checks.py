@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
+from sparseforge.families.sat.config import SatConfig
 from sparseforge.families.sat.contract import (
     DESC_BYTES,
     DESC_FIELDS,

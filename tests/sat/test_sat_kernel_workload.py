@@ -44,8 +44,8 @@ def test_memory_is_the_one_the_emitted_project_wires(board, target, memory, peak
     """The model's memory is read from the same place the project files are: check it
     against the text of the emitted ``link.cfg`` / ``build_bd.tcl``."""
     pytest.importorskip("jinja2")
-    from sparseforge.hwgen.project import emit_project, stub_verilog
     from sparseforge.families.sat.contract import register_map
+    from sparseforge.hwgen.project import emit_project, stub_verilog
 
     b, cfg = get_board(board), SatConfig()
     rmap = register_map(cfg)

@@ -22,8 +22,8 @@ import os
 import numpy as np
 import pytest
 
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
+from sparseforge.families.sat.config import SatConfig
 from sparseforge.sim.sat.model_check import SPACE, config_id, sample_config, sample_configs
 
 #: Agreement asked of every command list with the memory always ready.
@@ -91,10 +91,10 @@ CI_CONFIGS = sample_configs(2, CI_SEED, max_multipliers=32)
 @pytest.mark.parametrize("index", range(len(CI_CONFIGS)),
                          ids=[config_id(c) for c in CI_CONFIGS])
 def test_kernel_cycles_match_the_model_on_sampled_configs(index, tmp_path):
+    from sparseforge.sim.lib.stalls import Stalls
     from sparseforge.sim.sat.kernel_perf import MemoryPort
     from sparseforge.sim.sat.model_check import compare, model_runs
     from sparseforge.sim.sat.verify import run_kernel_runs, with_stalls
-    from sparseforge.sim.lib.stalls import Stalls
 
     cfg = CI_CONFIGS[index]
     runs = model_runs(cfg, seed=CI_SEED * 100 + index)

@@ -18,11 +18,11 @@ import pytest
 
 from sparseforge.cli import main
 from sparseforge.families.sat.config import SatConfig
+from sparseforge.families.sat.contract import register_map
 from sparseforge.hwgen.project import code_cells
 from sparseforge.hwgen.project.checks import check_kernel_xml, check_references, check_tcl
 from sparseforge.output_dir import MARKER
 from sparseforge.regmap import RegisterMap
-from sparseforge.families.sat.contract import register_map
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:

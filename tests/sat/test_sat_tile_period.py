@@ -19,7 +19,6 @@ pytest.importorskip("amaranth")
 from amaranth.sim import Simulator
 
 from sparseforge.families.sat.config import SatConfig
-from sparseforge.hwgen.sat.engine import SatEngine
 from sparseforge.families.sat.schedule import (
     assemble_result,
     pack_cmd,
@@ -27,6 +26,7 @@ from sparseforge.families.sat.schedule import (
     plan_gemm,
     unpack_result_beat,
 )
+from sparseforge.hwgen.sat.engine import SatEngine
 from sparseforge.sim.bdwp import golden
 
 

@@ -68,10 +68,8 @@ from typing import NamedTuple
 import numpy as np
 
 from sparseforge import nm
-from sparseforge.families.sat.config import SatConfig
 from sparseforge.errors import ConfigError
-from sparseforge.formats.integer import from_bits
-from sparseforge.regmap import Arg, Register, RegisterMap, ap_ctrl_registers
+from sparseforge.families.sat.config import SatConfig
 from sparseforge.families.sat.schedule import (
     GemmPlan,
     assemble_result,
@@ -79,6 +77,8 @@ from sparseforge.families.sat.schedule import (
     plan_gemm,
     unpack_result_beat,
 )
+from sparseforge.formats.integer import from_bits
+from sparseforge.regmap import Arg, Register, RegisterMap, ap_ctrl_registers
 
 __all__ = [
     "ADDRESS_FIELDS",

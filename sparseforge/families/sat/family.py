@@ -10,10 +10,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from sparseforge.families.sat.config import SatConfig
+from sparseforge.errors import ConfigError, SparseforgeError
 from sparseforge.families import DesignFamily
 from sparseforge.families.sat import report as sat_report
-from sparseforge.errors import ConfigError, SparseforgeError
+from sparseforge.families.sat.config import SatConfig
 from sparseforge.output_dir import atomic_output_dir
 
 __all__ = ["FAMILY"]
@@ -96,6 +96,7 @@ def project_files(cfg: SatConfig, board) -> dict[str, str]:
     engine and the weight generator on their own in ``blocks/`` (for users who
     build their own shell around them) and ``config.json``.
     """
+    from sparseforge.families.sat.contract import register_map
     from sparseforge.hwgen.project import (
         emit_project,
         memory_targets,
@@ -107,7 +108,6 @@ def project_files(cfg: SatConfig, board) -> dict[str, str]:
     )
     from sparseforge.hwgen.sat.emit import engine_verilog, weight_gen_name, weight_gen_verilog
     from sparseforge.hwgen.sat.kernel import kernel_verilog
-    from sparseforge.families.sat.contract import register_map
 
     kind = project_kind(board)  # refuses boards without project emission before any work
     rmap = register_map(cfg)
