@@ -118,13 +118,26 @@ def read_cycles(records: int, words: tuple[int, ...], chunk: ReadChunk, consume:
     full, rest = divmod(records, chunk.records)
     total = 0.0
     for n, count in ((chunk.records, full), (rest, 1 if rest else 0)):
-        if not count:
-            continue
-        data = n * sum(words) / rate
-        issue = slowdown * sum(1 + -(-n * w // max_burst) for w in words)
-        loop = (slowdown * READ_LOOP_CYCLES + data + consume) / max(1, chunk.depth // n)
-        total += count * max(data, issue, loop)
+        if count:
+            total += count * max(_chunk_bounds(n, words, chunk, consume, max_burst, rate,
+                                               slowdown))
     return total
+
+
+def _chunk_bounds(n, words, chunk, consume, max_burst, rate, slowdown):
+    """(data, issue, loop) cycles of one chunk of ``n`` records (see :func:`read_cycles`)."""
+    data = n * sum(words) / rate
+    issue = slowdown * sum(1 + -(-n * w // max_burst) for w in words)
+    loop = (slowdown * READ_LOOP_CYCLES + data + consume) / max(1, chunk.depth // n)
+    return data, issue, loop
+
+
+def _first_issue_overlap(records, words, chunk, consume, max_burst, rate, slowdown) -> float:
+    """Cycles of a command's first chunk that the fixed read latency already holds: when
+    issuing is what bounds that chunk, its first request's accept cycle (one)."""
+    data, issue, loop = _chunk_bounds(min(records, chunk.records), words, chunk, consume,
+                                      max_burst, rate, slowdown)
+    return min(slowdown, max(0.0, issue - max(data, loop)))
 
 
 def _serialiser_lag(words: int) -> int:
@@ -201,8 +214,9 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
     read_words = records * geo.d_words
     bursts = write_bursts(desc.c_addr, records * geo.b_words, geo.word_bytes, cfg.max_burst)
     write_words = sum(bursts)
-    read = read_cycles(records, (geo.d_words,), wgen_chunk(cfg), cfg.cols, cfg.max_burst,
-                       port.read_rate, port.slowdown)
+    how = ((geo.d_words,), wgen_chunk(cfg), cfg.cols, cfg.max_burst, port.read_rate,
+           port.slowdown)
+    read = read_cycles(records, *how) - _first_issue_overlap(records, *how)
     write = write_words / port.write_rate + len(bursts)
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)
@@ -233,9 +247,11 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     bursts = write_bursts(desc.c_addr, tiles * beats * geo.r_words, geo.word_bytes,
                           cfg.max_burst)
     write_words = sum(bursts)
-    per_tile_read = read_cycles(steps, (geo.a_words, geo.b_words), operand_chunk(cfg), 1,
-                                cfg.max_burst, port.read_rate, port.slowdown)
-    read = tiles * per_tile_read
+    how = ((geo.a_words, geo.b_words), operand_chunk(cfg), 1, cfg.max_burst, port.read_rate,
+           port.slowdown)
+    overlap = _first_issue_overlap(steps, *how)
+    per_tile_read = read_cycles(steps, *how) - overlap  # the first tile's
+    read = tiles * per_tile_read + (tiles - 1) * overlap
     write = write_words / port.write_rate + len(bursts)
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)

@@ -18,6 +18,7 @@ from sparseforge.hwgen.sat.pe import SparsePE
 from sparseforge.hwgen.sat.topn import TopN
 from sparseforge.hwgen.sat.weight_gen import SparseWeightGenerator
 from sparseforge.sim.bdwp import golden
+from sparseforge.sim.lib.stalls import NO_STALLS, Stalls
 from sparseforge.sim.sat.engine_perf import gemm_cycles
 
 NM = [(1, 2), (2, 4), (1, 4), (2, 8), (3, 8), (4, 16)]
@@ -85,15 +86,21 @@ def test_pe_sparse_dense_first_last():
     sim.run()
 
 
-def simulate_engine(cfg, a, b, sparse, sink_stall=0.0, seed=0):
-    """Drive the engine tile by tile; return (C, cycles from first cmd to last row)."""
+def simulate_engine(cfg, a, b, sparse, stalls=NO_STALLS):
+    """Drive the engine tile by tile; return (C, cycles from first cmd to last row).
+
+    ``stalls`` (:class:`~sparseforge.sim.lib.stalls.Stalls`) drops the source's ``valid``
+    and the sink's ``ready`` on its seeded cycles; the default never stalls.
+    """
     dut = SatEngine(cfg)
     plan = plan_gemm(cfg, a, b, sparse)
-    rng = np.random.default_rng(seed)
+    src_pause, sink_pause = stalls.pauses("engine.source"), stalls.pauses("engine.result")
     out = {}
 
     async def source(ctx):
         for tile in plan.tiles:
+            while next(src_pause):
+                await ctx.tick()
             ctx.set(dut.cmd.payload, {"sparse": int(sparse), "steps": tile.steps})
             ctx.set(dut.cmd.valid, 1)
             await ctx.tick().until(dut.cmd.ready)
@@ -106,6 +113,8 @@ def simulate_engine(cfg, a, b, sparse, sink_stall=0.0, seed=0):
                     for k in range(cfg.n):
                         ctx.set(dut.data.payload.b[j].w[k], int(tile.w[t, j, k]))
                         ctx.set(dut.data.payload.b[j].idx[k], int(tile.idx[t, j, k]))
+                while next(src_pause):
+                    await ctx.tick()
                 ctx.set(dut.data.valid, 1)
                 await ctx.tick().until(dut.data.ready)
                 ctx.set(dut.data.valid, 0)
@@ -113,7 +122,7 @@ def simulate_engine(cfg, a, b, sparse, sink_stall=0.0, seed=0):
     async def sink(ctx):
         rows, cycle, first = [], 0, None
         while len(rows) < len(plan.tiles) * cfg.rows:
-            ready = int(rng.random() >= sink_stall)
+            ready = int(not next(sink_pause))
             ctx.set(dut.result.ready, ready)
             if first is None and ctx.get(dut.cmd.valid) and ctx.get(dut.cmd.ready):
                 first = cycle
@@ -160,12 +169,14 @@ def test_engine_bit_exact_and_cycles(rows, cols, n, m, shape, sparse, drain):
     assert cycles == gemm_cycles(cfg, mg, k, ng, sparse)
 
 
-@pytest.mark.parametrize(("rows", "drain"), [(3, 1), (4, 2)])
-def test_engine_backpressure_loses_nothing(rows, drain):
+@pytest.mark.parametrize(("rows", "drain", "kind"),
+                         [(3, 1, "random"), (4, 2, "random"), (3, 1, "bursty"), (4, 2, "mixed")])
+def test_engine_backpressure_loses_nothing(rows, drain, kind):
+    """Seeded random / bursty pauses on the source's valid and the sink's ready."""
     cfg = SatConfig(rows=rows, cols=2, n=2, m=4, acc_bits=20, fifo_rows=2, drain_rows=drain)
     rng = np.random.default_rng(11)
     a, b = rng.integers(-128, 128, (7, 6)), rng.integers(-128, 128, (6, 5))
-    result, cycles = simulate_engine(cfg, a, b, True, sink_stall=0.6, seed=3)
+    result, cycles = simulate_engine(cfg, a, b, True, Stalls(kind=kind, p=0.5, seed=3))
     np.testing.assert_array_equal(result, golden_gemm(cfg, a, b, True))
     assert cycles > gemm_cycles(cfg, 7, 6, 5, True)
 

@@ -31,7 +31,7 @@ TOLERANCE, TOLERANCE_CYCLES = 0.02, 3
 #: Under the default stalls: at most this much above the model of a stalled port.
 STALL_BOUND = 1.30
 
-CI_SEED = int(os.environ.get("SPARSEFORGE_MODEL_SEED", "13"))
+CI_SEED = int(os.environ.get("SPARSEFORGE_MODEL_SEED", "25"))
 
 
 def _accepts(**values) -> bool:
@@ -84,7 +84,7 @@ def test_sampler_reaches_every_corner_and_repeats():
     assert all(c.rows <= 8 and c.cols <= 8 and c.multipliers <= 32 for c in small)
 
 
-CI_CONFIGS = sample_configs(2, CI_SEED, max_multipliers=32)
+CI_CONFIGS = sample_configs(2, CI_SEED, max_multipliers=16)  # small: build time
 
 
 @pytest.mark.slow
