@@ -66,7 +66,8 @@ from sparseforge.families.sat.contract import (
 from sparseforge.sim.sat.engine_perf import gemm_cycles
 
 __all__ = ["FIXED_CYCLES", "LIST_CYCLES", "READ_LOOP_CYCLES", "MemoryPort", "command_cycles",
-           "fixed_cycles", "list_cycles", "read_cycles", "serialiser_cycles", "write_bursts"]
+           "burst_plan", "fixed_cycles", "list_cycles", "read_cycles", "serialiser_cycles",
+           "write_bursts"]
 
 #: Per-command fixed cycles on the simulated board, besides the descriptor's own
 #: words (next, descriptor request and read latency, decode, set-up, first
@@ -194,15 +195,41 @@ class MemoryPort:
 
 
 def write_bursts(addr: int, words: int, word_bytes: int, max_burst: int) -> list[int]:
-    """Burst lengths the writer (and reader) cut ``words`` words at ``addr`` into."""
+    """Burst lengths the writer (and reader) cut ``words`` words at ``addr`` into:
+    at most ``max_burst`` beats, never across a 4 KiB boundary (AXI4).  One entry per
+    burst: use :func:`burst_plan` for long transfers."""
     out = []
     while words:
-        to_4k = (4096 - (addr & 0xFFF)) // word_bytes
-        n = min(words, max_burst, to_4k)
+        n = _next_burst(addr, words, word_bytes, max_burst)
         out.append(n)
         addr += n * word_bytes
         words -= n
     return out
+
+
+def _next_burst(addr: int, words: int, word_bytes: int, max_burst: int) -> int:
+    return min(words, max_burst, (4096 - (addr & 0xFFF)) // word_bytes)
+
+
+def burst_plan(addr: int, words: int, word_bytes: int, max_burst: int,
+               last: int = 16) -> tuple[int, list[int]]:
+    """``(count, tail)``: how many bursts :func:`write_bursts` cuts the transfer into
+    and its last ``last`` burst lengths, in time independent of the transfer's length.
+
+    Between the first and the last 4 KiB page every page is cut the same way
+    (``ceil(page_words / max_burst)`` bursts), so whole pages are counted, not stepped.
+    """
+    page = 4096 // word_bytes
+    head: list[int] = []
+    while words and addr & 0xFFF:  # up to the first page boundary
+        n = _next_burst(addr, words, word_bytes, max_burst)
+        head.append(n)
+        addr += n * word_bytes
+        words -= n
+    per_page = -(-page // max_burst)
+    skip = max(0, words // page - (-(-last // per_page) + 1))
+    rest = write_bursts(addr + skip * 4096, words - skip * page, word_bytes, max_burst)
+    return len(head) + skip * per_page + len(rest), (head + rest)[-last:]
 
 
 def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
@@ -212,12 +239,12 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
     if records == 0:
         return fixed_cycles(cfg) * port.slowdown
     read_words = records * geo.d_words
-    bursts = write_bursts(desc.c_addr, records * geo.b_words, geo.word_bytes, cfg.max_burst)
-    write_words = sum(bursts)
+    write_words = records * geo.b_words
+    count, last_bursts = burst_plan(desc.c_addr, write_words, geo.word_bytes, cfg.max_burst)
     how = ((geo.d_words,), wgen_chunk(cfg), cfg.cols, cfg.max_burst, port.read_rate,
            port.slowdown)
     read = read_cycles(records, *how) - _first_issue_overlap(records, *how)
-    write = write_words / port.write_rate + len(bursts)
+    write = write_words / port.write_rate + count
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)
     first = geo.d_words / port.read_rate
@@ -228,7 +255,8 @@ def _wgen_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort) -> float:
     res_start = first + lat + min(lag, 1)
     res_end = max(read + lat + lag, first + records * cfg.cols + 1 + lag,
                   first + records * ser + 1)
-    done = _writer_done(bursts, _even(res_start, res_end, write_words), port.slowdown)
+    done = _writer_done(write_words, last_bursts, _even(res_start, res_end, write_words),
+                        port.slowdown)
     return fixed_cycles(cfg) * port.slowdown + max(done, write)
 
 
@@ -244,15 +272,14 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
     R, C = cfg.rows, cfg.cols
     read_words = tiles * steps * (geo.a_words + geo.b_words)
     beats = R // cfg.drain_rows
-    bursts = write_bursts(desc.c_addr, tiles * beats * geo.r_words, geo.word_bytes,
-                          cfg.max_burst)
-    write_words = sum(bursts)
+    write_words = tiles * beats * geo.r_words
+    count, last_bursts = burst_plan(desc.c_addr, write_words, geo.word_bytes, cfg.max_burst)
     how = ((geo.a_words, geo.b_words), operand_chunk(cfg), 1, cfg.max_burst, port.read_rate,
            port.slowdown)
     overlap = _first_issue_overlap(steps, *how)
     per_tile_read = read_cycles(steps, *how) - overlap  # the first tile's
     read = tiles * per_tile_read + (tiles - 1) * overlap
-    write = write_words / port.write_rate + len(bursts)
+    write = write_words / port.write_rate + count
     if port.shared_rate is not None:
         read = max(read, (read_words + write_words) / port.shared_rate)
     sparse = desc.op != "dense"
@@ -278,7 +305,7 @@ def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = N
         t, j = divmod(max(words, 1) - 1, per_tile)
         return res_start + t * gap + (first_end - res_start) * (j + 1) / per_tile
 
-    done = _writer_done(bursts, produced, port.slowdown)
+    done = _writer_done(write_words, last_bursts, produced, port.slowdown)
     return fixed_cycles(cfg) * port.slowdown + max(done, write)
 
 
@@ -288,19 +315,18 @@ def _even(res_start: float, res_end: float, total: int):
     return lambda words: res_start + span * words / total
 
 
-def _writer_done(bursts: list[int], produced, slowdown: float = 1.0, last: int = 16) -> float:
+def _writer_done(total: int, tail: list[int], produced, slowdown: float = 1.0) -> float:
     """When the writer's last burst ends.
 
     ``produced(w)``: the cycle the ``w``-th word reaches the writer's buffer.  A burst
     starts once its last word is there and the previous burst is done, and takes one
-    address cycle plus one cycle per word.  Only the last ``last`` bursts are stepped
-    through: earlier ones keep up with production unless the GEMM is write-bound
-    (covered by the caller).
+    address cycle plus one cycle per word.  Only the ``tail`` bursts (the last ones of
+    the ``total`` words, :func:`burst_plan`) are stepped through: earlier ones keep up
+    with production unless the GEMM is write-bound (covered by the caller).
     """
-    total = sum(bursts)
-    cum = total - sum(bursts[-last:])
+    cum = total - sum(tail)
     t = produced(cum)
-    for n in bursts[-last:]:
+    for n in tail:
         cum += n
         t = max(t, produced(cum)) + (1 + n) * slowdown
     return t

@@ -35,7 +35,7 @@ from sparseforge.families.sat.contract import (
 from sparseforge.families.sat.schedule import pack_data_beats, plan_gemm, unpack_result_beat
 from sparseforge.formats.integer import wrap
 from sparseforge.regmap import CONTROL_PORTS, MASTER_PORTS, RegisterMap
-from sparseforge.sim.sat.kernel_perf import MemoryPort, command_cycles, write_bursts
+from sparseforge.sim.sat.kernel_perf import MemoryPort, burst_plan, command_cycles, write_bursts
 
 # --------------------------------------------------------------------------- register map
 
@@ -161,6 +161,31 @@ def test_bursts_never_cross_4k_and_respect_max_burst():
             for n in got:
                 assert a // 4096 == (a + 16 * n - 1) // 4096
                 a += 16 * n
+
+
+def _bursts_word_by_word(addr, words, word_bytes, max_burst):
+    """AXI4 burst cutting from the rule, one word at a time: a burst ends at
+    ``max_burst`` beats or when the next word starts a new 4 KiB page."""
+    out, n = [], 0
+    for i in range(words):
+        a = addr + i * word_bytes
+        if n and (n == max_burst or a % 4096 == 0):
+            out.append(n)
+            n = 0
+        n += 1
+    return out + [n] if n else out
+
+
+def test_burst_plan_counts_pages_without_stepping_them():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        word_bytes = int(rng.choice([4, 8, 16, 32, 64]))
+        max_burst = int(rng.choice([1, 3, 16, 64, 100, 256]))
+        addr = int(rng.integers(0, 1 << 20)) // word_bytes * word_bytes
+        words = int(rng.integers(0, 20000))
+        want = _bursts_word_by_word(addr, words, word_bytes, max_burst)
+        count, tail = burst_plan(addr, words, word_bytes, max_burst)
+        assert (count, tail) == (len(want), want[-16:]), (addr, words, word_bytes, max_burst)
 
 
 def test_model_memory_side_bounds():

@@ -110,7 +110,9 @@ def _verify_blocks(r: dict) -> list:
     blocks: list[Any] = [
         f"RTL simulation of the engine against the NumPy golden model: {r['passed']} of "
         f"{len(vectors)} vectors pass. RTL cycles are the cycles the simulated engine took; "
-        "model cycles are the cycle model's prediction for the same GEMM.",
+        "model cycles are the cycle model's prediction for the same GEMM. Vectors marked "
+        "@stall ran again with seeded random and bursty stalls on the engine's streams: "
+        "they must be bit-exact and no faster than the model.",
         Table(("vector", "mode", "kind", "M x K x N", "RTL cycles", "model cycles", "result"),
               rows, "lllrrrl"),
     ]
