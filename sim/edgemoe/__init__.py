@@ -1,0 +1,1 @@
+"""Edge-MoE: golden model, float reference, weights (and later the latency model)."""

@@ -1,0 +1,1 @@
+"""Edge-MoE family: config and numeric contract (see docs/designs/edgemoe.md)."""
