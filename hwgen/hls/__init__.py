@@ -7,7 +7,15 @@ integers).  ``templates/hls/common/`` holds sparseforge's own ``hls_stream.h`` (
 the C-simulation runner is :mod:`sparseforge.sim.lib.csim`.  Guide: ``docs/hls.md``.
 """
 
-from .render import COMMON_HEADERS, CppComment, HlsDesign, check_context, common_headers, render_hls
+from .render import (
+    COMMON_HEADERS,
+    CppComment,
+    CppType,
+    HlsDesign,
+    check_context,
+    common_headers,
+    render_hls,
+)
 
-__all__ = ["COMMON_HEADERS", "CppComment", "HlsDesign", "check_context", "common_headers",
-           "render_hls"]
+__all__ = ["COMMON_HEADERS", "CppComment", "CppType", "HlsDesign", "check_context",
+           "common_headers", "render_hls"]

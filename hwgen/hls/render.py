@@ -11,6 +11,9 @@ rendered, so that no configuration string can place code into the C++:
   vendor tool generates from it (it becomes the Verilog / VHDL module of the kernel);
 * text meant for comments goes in a :class:`CppComment` (one line, no comment
   delimiters, no control characters);
+* a C++ type that is not an identifier (``int``, ``unsigned char``, ``ap_uint<12>``)
+  goes in a :class:`CppType`, which accepts only the built-in arithmetic types, the
+  ``<cstdint>`` types and ``ap_int<W>`` / ``ap_uint<W>``;
 * numbers are integers (``int``, numpy integers, integer arrays); floats are
   refused: a design's constants are raw fixed-point integers, computed once in
   Python (:meth:`sparseforge.formats.FixedFormat.quantize`) so that the golden
@@ -43,8 +46,8 @@ from sparseforge.names import check_identifier
 
 from ..templating import render
 
-__all__ = ["COMMON_HEADERS", "CppComment", "HlsDesign", "check_context", "common_headers",
-           "render_hls"]
+__all__ = ["COMMON_HEADERS", "CppComment", "CppType", "HlsDesign", "check_context",
+           "common_headers", "render_hls"]
 
 #: The headers of ``templates/hls/common/`` (plain C++, not templates), written for
 #: sparseforge: the ``hls::stream`` shim of C simulation and the testbench I/O and
@@ -68,6 +71,40 @@ class CppComment(str):
         line = re.sub(r"[\x00-\x1f\x7f]+", " ", str(text)).strip()
         line = line.replace("*/", "* /").replace("/*", "/ *").replace("\\", "/")
         return super().__new__(cls, line)
+
+
+#: The C++ type spellings :class:`CppType` accepts besides ``ap_int<W>`` / ``ap_uint<W>``.
+BUILTIN_TYPES = frozenset({
+    "bool", "char", "signed char", "unsigned char", "short", "unsigned short", "int",
+    "unsigned", "unsigned int", "long", "unsigned long", "long long", "unsigned long long",
+    "float", "double", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t",
+    "uint32_t", "uint64_t", "size_t",
+})
+_AP_INT = re.compile(r"ap_(u?)int<([1-9][0-9]{0,3})>")
+
+
+class CppType(str):
+    """A C++ type spelling that may be printed into code: a built-in or ``<cstdint>``
+    type (:data:`BUILTIN_TYPES`), ``ap_int<W>`` / ``ap_uint<W>`` (1 <= W <= 4096), or a
+    :class:`~sparseforge.formats.FixedFormat` (its ``ap_fixed`` spelling).
+
+    Raises
+    ------
+    ConfigError
+        Any other text; the message lists what is allowed.
+    """
+
+    def __new__(cls, spelling: object) -> CppType:
+        if isinstance(spelling, FixedFormat):
+            return super().__new__(cls, spelling.hls_type)
+        text = spelling if isinstance(spelling, str) else None
+        if text is not None and " ".join(text.split()) in BUILTIN_TYPES:
+            return super().__new__(cls, " ".join(text.split()))
+        match = _AP_INT.fullmatch(text or "")
+        if match and int(match[2]) <= 4096:
+            return super().__new__(cls, text)
+        raise ConfigError(f"C++ type = {spelling!r}; allowed: a FixedFormat, ap_int<W> / "
+                          f"ap_uint<W> (W 1 to 4096), or one of {', '.join(sorted(BUILTIN_TYPES))}")
 
 
 @dataclass(frozen=True)
@@ -153,7 +190,7 @@ def check_context(context: Mapping[str, Any], where: str = "context") -> dict[st
     """A checked copy of ``context`` that templates can print safely.
 
     numpy integers become ``int``, integer arrays nested lists of ``int``, tuples
-    lists; strings are checked as C++ identifiers; :class:`CppComment`,
+    lists; strings are checked as C++ identifiers; :class:`CppComment`, :class:`CppType`,
     :class:`~sparseforge.formats.FixedFormat`, ``bool``, ``int`` and ``None`` pass.
 
     Raises
@@ -173,7 +210,7 @@ def check_context(context: Mapping[str, Any], where: str = "context") -> dict[st
 
 
 def _checked(value: Any, where: str) -> Any:
-    if isinstance(value, CppComment):
+    if isinstance(value, (CppComment, CppType)):
         return value
     if isinstance(value, str):
         check_identifier(where, value, ("C++20",))
@@ -205,8 +242,8 @@ def _checked(value: Any, where: str) -> Any:
                           "fixed-point values, FixedFormat.quantize, so C++ and the golden "
                           "model use the same bits)")
     raise ConfigError(f"{where} = {value!r} ({type(value).__name__}); allowed: str "
-                      "(C++ identifier), CppComment, int, bool, None, FixedFormat, integer "
-                      "numpy arrays, and lists / dicts of these")
+                      "(C++ identifier), CppComment, CppType, int, bool, None, FixedFormat, "
+                      "integer numpy arrays, and lists / dicts of these")
 
 
 def _check_templates(templates: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
