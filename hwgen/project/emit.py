@@ -10,20 +10,18 @@ build it, is in ``docs/projects.md``.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-
-import jinja2
 
 from sparseforge.board_registry import Board, all_boards, get_board
 from sparseforge.errors import ConfigError
 from sparseforge.output_dir import atomic_output_dir, check_output_dir
 from sparseforge.project_memory import MemoryTarget, memory_targets
 from sparseforge.regmap import SCHEMA, RegisterMap
+
+from ..templating import render, tcl_word
 
 __all__ = ["MemoryTarget", "emit_project", "emit_project_dir", "memory_targets",
            "overlay_ip_name", "plain_line", "project_kind", "render_template",
@@ -184,21 +182,6 @@ def _ip_name(rmap: RegisterMap, kind: str) -> str:
 def supported_boards() -> list[str]:
     """Names of the registry's boards :func:`emit_project` accepts without a ``platform``."""
     return [b.name for b in all_boards() if _classify(b, None)[0] is not None]
-
-
-def tcl_word(value: object) -> str:
-    """``value`` as one brace-quoted Tcl word, substituted by nothing.
-
-    Raises
-    ------
-    ValueError
-        The text holds a brace, a backslash or a control character (emission
-        validates every value first, so this is a guard, not an input check).
-    """
-    text = str(value)
-    if re.search(r"[{}\\\x00-\x1f\x7f]", text):
-        raise ValueError(f"{text!r} cannot be brace-quoted safely for Tcl")
-    return "{" + text + "}"
 
 
 # --------------------------------------------------------------------------- validation
@@ -429,33 +412,14 @@ def plain_line(text: str) -> str:
 # --------------------------------------------------------------------------- templates
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
-    root = resources.files("sparseforge.templates")
-
-    def load(name: str) -> str:
-        entry = root
-        for part in name.split("/"):
-            entry = entry.joinpath(part)
-        return entry.read_text(encoding="utf-8")
-
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(load), undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-        autoescape=lambda name: bool(name) and name.endswith(".xml.j2"))
-    env.filters["tcl"] = tcl_word
-    env.filters["hex"] = lambda value: f"0x{value:X}"
-    return env
-
-
 def _render(template: str, ctx: dict) -> str:
-    return _environment().get_template(template).render(ctx)
+    return render(template, ctx)
 
 
 def render_template(template: str, **ctx) -> str:
     """Render one of the package's templates (``templates/<template>``) with ``ctx``.
 
-    The environment of the project files: undefined names are errors, ``tcl`` and
-    ``hex`` filters, blocks trimmed.
+    The package's one environment (:mod:`sparseforge.hwgen.templating`): undefined
+    names are errors, ``tcl``, ``hex`` and the C++ filters, blocks trimmed.
     """
     return _render(template, ctx)
