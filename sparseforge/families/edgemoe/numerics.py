@@ -41,6 +41,10 @@ class Numerics:
         product and sum is exact (wraps only past ``2**(I - 1)``).
     qk_acc : FixedFormat
         Accumulator of ``q . k``, 63 bits, ``2 F_act`` fraction bits.
+    av_acc : FixedFormat
+        Accumulator of attention x V, 63 bits, ``F_prob + F_act`` fraction bits.
+    diff : FixedFormat
+        A difference of two activations, exact: one bit more than ``act``.
     scale : FixedFormat
         The attention scale ``1 / sqrt(head_dim)``: ``ap_ufixed<18,1>``.
     exp_arg : FixedFormat
@@ -76,6 +80,8 @@ class Numerics:
     gelu_table: FixedFormat
     acc: FixedFormat
     qk_acc: FixedFormat
+    av_acc: FixedFormat
+    diff: FixedFormat
     scale: FixedFormat
     exp_arg: FixedFormat
     log2e: FixedFormat
@@ -95,13 +101,16 @@ class Numerics:
         f_acc = act.frac_bits + weight.frac_bits
         f_qk = 2 * act.frac_bits
         sum_int = max(cfg.tokens, cfg.experts).bit_length() + 1
+        prob = ap_ufixed(24, 1)
         return cls(
             act=act, weight=weight, bias=cfg.format("bias_format"),
             norm=cfg.format("norm_format"), gelu_table=cfg.format("gelu_table_format"),
             acc=ap_fixed(63, 63 - f_acc), qk_acc=ap_fixed(63, 63 - f_qk),
+            av_acc=ap_fixed(63, 63 - prob.frac_bits - act.frac_bits),
+            diff=ap_fixed(act.width + 1, act.int_bits + 1),
             scale=ap_ufixed(18, 1), exp_arg=ap_fixed(32, act.int_bits + 2),
             log2e=ap_ufixed(18, 1), exp_table=ap_ufixed(25, 2), exp=ap_ufixed(24, 1),
-            sum=ap_ufixed(32, sum_int), recip=ap_ufixed(24, 1), prob=ap_ufixed(24, 1),
+            sum=ap_ufixed(32, sum_int), recip=ap_ufixed(24, 1), prob=prob,
             sq_sum=ap_ufixed(63, 39), var=ap_ufixed(48, 24), std=ap_ufixed(32, 12),
             inv_std=ap_ufixed(32, 12))
 
