@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from sparseforge.families.edgemoe.config import EdgeMoEConfig
 from sparseforge.families.edgemoe.numerics import EXP_TABLE_LOG2, Numerics
+from sparseforge.families.edgemoe.schedule import attention_blocks, linear_calls, tiles
 from sparseforge.hwgen.hls import CppComment, HlsDesign
 
 from .tables import exp_table, gelu_table, raw_constants
 
-__all__ = ["HEADERS", "TESTBENCH", "design_context", "linear_calls", "render_design"]
+__all__ = ["HEADERS", "TESTBENCH", "design_context", "render_design"]
 
 #: The design's C++ files (output name -> template).
 HEADERS = {
@@ -26,26 +27,11 @@ HEADERS = {
 TESTBENCH = {"edgemoe_tb.cpp": "edgemoe_tb.cpp.j2"}
 
 
-def linear_calls(cfg: EdgeMoEConfig) -> dict[str, tuple[int, int]]:
-    """``(out_dim, in_dim)`` of every kind of linear-unit call (and the patch
-    embedding, whose inputs are pixels)."""
-    d = cfg.dim
-    return {"patch_embed": (d, cfg.patch_inputs), "lin_qkv": (3 * d, d), "lin_proj": (d, d),
-            "lin_fc1": (cfg.mlp_hidden, d), "lin_fc2": (d, cfg.mlp_hidden),
-            "lin_gate": (cfg.experts, d), "lin_exp1": (cfg.expert_hidden, d),
-            "lin_exp2": (d, cfg.expert_hidden)}
-
-
-def _tiles(cfg: EdgeMoEConfig, out_dim: int, in_dim: int) -> int:
-    return -(-out_dim // cfg.tile_out) * (in_dim // cfg.tile_in)
-
-
 def design_context(cfg: EdgeMoEConfig) -> dict:
     """Everything the templates read, computed from ``cfg``."""
     nx = Numerics.of(cfg)
     act = nx.act
     moe = sorted(cfg.moe_layer_set)
-    attn_db = cfg.axi_bits // act.width
     isqrt_bits = nx.var.width + 2 * nx.std.frac_bits - nx.var.frac_bits + 1
     sizes = {
         "IMAGE_H": cfg.image_h, "IMAGE_W": cfg.image_w, "PATCH": cfg.patch,
@@ -57,8 +43,8 @@ def design_context(cfg: EdgeMoEConfig) -> dict:
         "MLP_HIDDEN": cfg.mlp_hidden, "TASKS": cfg.tasks, "LANES": cfg.lanes,
         "TILE_IN": cfg.tile_in, "TILE_OUT": cfg.tile_out,
         "MAX_FEATURES": max(3 * cfg.dim, cfg.mlp_hidden, cfg.expert_hidden, cfg.experts),
-        "MAX_TILES": max(_tiles(cfg, o, i) for o, i in linear_calls(cfg).values()),
-        "ATTN_DB": attn_db, "ATTN_BLOCKS": -(-(cfg.tokens + cfg.lanes - 1) // cfg.lanes),
+        "MAX_TILES": max(tiles(cfg, o, i) for o, i in linear_calls(cfg).values()),
+        "WORD_VALUES": cfg.word_values, "ATTN_BLOCKS": attention_blocks(cfg),
         "GELU_ENTRIES": cfg.gelu_entries, "EXP_TABLE_LOG2": EXP_TABLE_LOG2,
         "EXP_ENTRIES": (1 << EXP_TABLE_LOG2) + 1,
         "LN_SUM_BITS": cfg.dim.bit_length(),

@@ -159,6 +159,18 @@ class EdgeMoEConfig(DesignConfig):
             raise ConfigError(f"act_format = {self.act_format!r} has {act.int_bits} "
                               f"integer bits; allowed: more than the GELU range "
                               f"{self.gelu_range} needs")
+        if self.axi_bits % act.width:
+            raise ConfigError(f"act_format = {self.act_format!r} is {act.width} bits, which "
+                              f"do not divide axi_bits = {self.axi_bits}; allowed: a width "
+                              "that packs whole values into an AXI word (16 or 32 bits)")
+        if self.head_dim % self.word_values:
+            raise ConfigError(f"head dimension dim / heads = {self.head_dim} is not a multiple "
+                              f"of the {self.word_values} activations per AXI word "
+                              f"(axi_bits / activation width); allowed: multiples of "
+                              f"{self.word_values}")
+        if self.lanes > self.tokens:
+            raise ConfigError(f"lanes = {self.lanes} is out of range for {self.tokens} "
+                              f"tokens; allowed: 1 to {self.tokens}")
         check_identifier("name", self.name)
 
     def format(self, field: str) -> FixedFormat:
@@ -192,6 +204,12 @@ class EdgeMoEConfig(DesignConfig):
     def patch_inputs(self) -> int:
         """Inputs of the patch embedding per patch, ``in_chans * patch**2``."""
         return self.in_chans * self.patch * self.patch
+
+    @property
+    def word_values(self) -> int:
+        """Activations per AXI word, ``axi_bits / activation width``: what the
+        attention, LayerNorm and residual loops handle per iteration."""
+        return self.axi_bits // self.format("act_format").width
 
     @property
     def gelu_entries(self) -> int:
