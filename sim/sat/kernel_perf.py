@@ -65,8 +65,8 @@ from sparseforge.families.sat.contract import (
 )
 from sparseforge.sim.sat.engine_perf import gemm_cycles
 
-__all__ = ["FIXED_CYCLES", "LIST_CYCLES", "READ_LOOP_CYCLES", "MemoryPort", "command_cycles",
-           "burst_plan", "fixed_cycles", "list_cycles", "read_cycles", "serialiser_cycles",
+__all__ = ["FIXED_CYCLES", "LIST_CYCLES", "READ_LOOP_CYCLES", "MemoryPort", "burst_plan",
+           "command_cycles", "fixed_cycles", "list_cycles", "read_cycles", "serialiser_cycles",
            "write_bursts"]
 
 #: Per-command fixed cycles on the simulated board, besides the descriptor's own

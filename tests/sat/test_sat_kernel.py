@@ -173,7 +173,7 @@ def _bursts_word_by_word(addr, words, word_bytes, max_burst):
             out.append(n)
             n = 0
         n += 1
-    return out + [n] if n else out
+    return [*out, n] if n else out
 
 
 def test_burst_plan_counts_pages_without_stepping_them():
