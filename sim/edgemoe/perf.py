@@ -14,9 +14,10 @@ it (:func:`latency` steps through the loads and calls as events).
 
 Assumptions, all in this module: the depths, LayerNorm's per-token square root and
 division (:data:`LN_TOKEN_CYCLES`), the gate's per-expert softmax step
-(:data:`GATE_CYCLES_PER_EXPERT`), one PS-PL port for activations and one for weights
-(each at most the port width times the clock), :data:`MEMORY_EFFICIENCY` of the PS
-DDR peak shared by both.
+(:data:`GATE_CYCLES_PER_EXPERT`), one PS-PL port for activations
+and ``weight_ports`` ports striped with the weights (each at most the port width
+times the clock), :data:`MEMORY_EFFICIENCY` of the PS DDR peak shared by all of them
+equally; the attention unit holds the layer's K and V on chip (read once).
 
 Resources
 ---------
@@ -42,13 +43,13 @@ from sparseforge.families.edgemoe.schedule import (
 )
 
 __all__ = ["GATE_CYCLES_PER_EXPERT", "LN_TOKEN_CYCLES", "MEMORY_EFFICIENCY", "PIPELINE_DEPTH",
-           "KernelTime", "Latency", "Resources", "check_fits", "latency", "resources",
-           "trip_counts"]
+           "KernelTime", "Latency", "Resources", "bram18_for", "check_fits",
+           "dsp_per_multiplier", "latency", "resources", "trip_counts", "uram_for"]
 
 #: Pipeline depth (cycles from the first iteration's start to the last one's end,
 #: beyond the iterations) per loop kind: assumed.
 PIPELINE_DEPTH = {"linear": 12, "patch_embed": 10, "attn_qk": 16, "attn_av": 20,
-                  "layernorm": 8, "residual_add": 4, "gate": 0}
+                  "layernorm": 8, "gate": 0}
 #: LayerNorm per token besides its three loops: the integer square root (unrolled,
 #: pipelined) and two divisions: assumed.
 LN_TOKEN_CYCLES = 80
@@ -138,10 +139,15 @@ def _port_rates(cfg: EdgeMoEConfig, board, clock_mhz: float) -> tuple[float, flo
         raise ConfigError(f"board = {board.name!r} has no PS DDR; the Edge-MoE design "
                           "targets Zynq UltraScale+ boards (zcu102, zcu104, kv260)")
     ports = [p.max_width_bits for p in board.ps_pl_ports if p.direction == "pl_to_ps"]
-    port = min(cfg.axi_bits, max(ports) if ports else cfg.axi_bits) / 8
+    if len(ports) < 1 + cfg.weight_ports:
+        raise ConfigError(f"weight_ports = {cfg.weight_ports} needs {1 + cfg.weight_ports} "
+                          f"PS-PL ports with the activation port; board {board.name!r} has "
+                          f"{len(ports)}")
+    port = min(cfg.axi_bits, max(ports)) / 8
     shared = ddr[0].peak_gbs * 1e9 * MEMORY_EFFICIENCY / (clock_mhz * 1e6)
-    each = min(port, shared / 2)
-    return each, each
+    # every port busy at once: each gets at most an equal share of the DDR
+    each = min(port, shared / (1 + cfg.weight_ports))
+    return each, each * cfg.weight_ports
 
 
 def _traffic(cfg: EdgeMoEConfig, loop: LoopCount, rows: int) -> int:
@@ -150,18 +156,17 @@ def _traffic(cfg: EdgeMoEConfig, loop: LoopCount, rows: int) -> int:
     t, d = cfg.tokens, cfg.dim
     if loop.label in LINEAR_CALLS:
         out_dim, in_dim = linear_calls(cfg)[loop.label]
-        extra = rows * out_dim * a if loop.label == "lin_exp2" else 0  # read-modify-write
+        # the residual (proj, fc2) and the experts' sum (exp2) read what they add to
+        extra = rows * out_dim * a if loop.label in ("lin_proj", "lin_fc2", "lin_exp2") else 0
         return rows * (in_dim + out_dim) * a + extra
     if loop.label == "patch_embed":
         return cfg.in_chans * cfg.image_h * cfg.image_w + t * d * a
-    if loop.label == "attn_qk":
-        return loop.iterations * cfg.word_values * a + t * d * a + t * t * cfg.heads * a
-    if loop.label == "attn_av":
-        return loop.iterations * cfg.word_values * a + t * t * cfg.heads * a + t * d * a
+    if loop.label == "attn_qk":  # Q and K in (K stays on chip), the scores out
+        return 2 * t * d * a + t * t * cfg.heads * a
+    if loop.label == "attn_av":  # V in (stays on chip), the scores in, the output out
+        return 2 * t * d * a + t * t * cfg.heads * a
     if loop.label == "layernorm":
         return 2 * loop.iterations // 3 * cfg.word_values * a
-    if loop.label == "residual_add":
-        return 3 * loop.iterations * cfg.word_values * a
     return t * cfg.experts * a  # gate: the logits
 
 
@@ -242,18 +247,26 @@ def bram18_for(depth: int, width: int) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in shapes)
 
 
+def uram_for(depth: int, width: int) -> int:
+    """UltraRAM blocks (4096 x 72) of one ``depth x width`` memory."""
+    return math.ceil(width / 72) * math.ceil(depth / 4096)
+
+
 @dataclass
 class Resources:
-    """Estimated DSP48E2 and BRAM36 of one design, with the parts they come from."""
+    """Estimated DSP48E2, BRAM36 and UltraRAM of one design, with their parts."""
 
     dsp: int
     bram36: int
+    uram: int = 0
     dsp_parts: dict[str, int] = field(default_factory=dict)
     bram_parts: dict[str, int] = field(default_factory=dict)
+    uram_parts: dict[str, int] = field(default_factory=dict)
 
 
-def resources(cfg: EdgeMoEConfig) -> Resources:
-    """DSP and BRAM of the design's multipliers and on-chip buffers."""
+def resources(cfg: EdgeMoEConfig, uram: bool = False) -> Resources:
+    """DSP and BRAM of the design's multipliers and on-chip buffers; with ``uram``
+    (a device with UltraRAM) the layer's K and V go to UltraRAM."""
     nx = Numerics.of(cfg)
     a, w = nx.act.width, nx.weight.width
     p, v = cfg.lanes, cfg.word_values
@@ -280,22 +293,28 @@ def resources(cfg: EdgeMoEConfig) -> Resources:
         "input row cache": cfg.tile_in * bram18_for(
             max(cfg.dim, cfg.mlp_hidden, cfg.expert_hidden, cfg.patch_inputs) // cfg.tile_in,
             a),
+        "attention K and V of the layer":
+            0 if uram else 2 * v * bram18_for(cfg.tokens * cfg.dim // v, a),
         "attention lanes (Q rows, outputs)": 2 * p * v * bram18_for(cfg.dim // v, a),
         "softmax statistics": 2 * bram18_for(cfg.tokens * cfg.heads, nx.recip.width + a),
         "expert queues": bram18_for(cfg.experts * cfg.tokens,
                                     cfg.tokens.bit_length() + nx.prob.width),
         "tables (GELU, exp)": 0,
     }
-    return Resources(sum(dsp.values()), math.ceil(sum(bram.values()) / 2), dsp,
-                     {k: math.ceil(x / 2) for k, x in bram.items()})
+    urams = {"attention K and V of the layer":
+             2 * v * uram_for(cfg.tokens * cfg.dim // v, a) if uram else 0}
+    return Resources(sum(dsp.values()), math.ceil(sum(bram.values()) / 2),
+                     sum(urams.values()), dsp, {k: math.ceil(x / 2) for k, x in bram.items()},
+                     urams)
 
 
 def check_fits(cfg: EdgeMoEConfig, board) -> Resources:
     """The design's resources, or :class:`ConfigError` naming what exceeds ``board``."""
-    r = resources(cfg)
     budget = board.resources
+    r = resources(cfg, uram=budget.uram > 0)
     for what, used, have in (("DSP48E2", r.dsp, budget.dsp), ("BRAM36", r.bram36,
-                                                                budget.bram36)):
+                                                                budget.bram36),
+                             ("UltraRAM", r.uram, budget.uram)):
         if used > have:
             raise ConfigError(f"the Edge-MoE design needs {used} {what} (lanes = {cfg.lanes}, "
                               f"tile_in x tile_out = {cfg.tile_in}x{cfg.tile_out}); board "

@@ -63,6 +63,9 @@ class EdgeMoEConfig(DesignConfig):
         scales and the GELU table.
     axi_bits : int
         Data width of the AXI4 memory masters in bits.
+    weight_ports : int
+        AXI4 masters the weights stream through (striped by tile), besides the one of
+        the activations.
     clock_mhz : float
         Target clock in MHz.
     name : str
@@ -105,6 +108,7 @@ class EdgeMoEConfig(DesignConfig):
     gelu_table_format: str = param("ap_ufixed<22,0>", "GELU table type",
                                    rule="an ap_ufixed, at most 24 bits")
     axi_bits: int = param(256, "AXI4 data width, bits", choices=(64, 128, 256, 512))
+    weight_ports: int = param(2, "AXI4 masters the weights are striped over", low=1, high=4)
     clock_mhz: float = param(300.0, "target clock, MHz", low=50.0, high=500.0)
     name: str = param("edgemoe_vit", "HLS top function and IP name",
                       rule="an identifier, not a keyword of an emitted language")

@@ -75,7 +75,8 @@ def _weight_bytes(cfg: EdgeMoEConfig, call: str) -> int:
 
 def layer_loops(cfg: EdgeMoEConfig, layer: int,
                 queue_lengths: Sequence[int] | None = None) -> list[LoopCount]:
-    """The pipelined loops of encoder layer ``layer``, in order.
+    """The pipelined loops of encoder layer ``layer``, in order (the residual adds are
+    fused into the projection, the second MLP layer and the experts' second layer).
 
     ``queue_lengths``: tokens per expert in this layer (MoE layers only); without it
     every token is taken to go to ``top_k`` experts spread evenly (``T * k / E`` each,
@@ -83,14 +84,13 @@ def layer_loops(cfg: EdgeMoEConfig, layer: int,
     """
     t, d, w = cfg.tokens, cfg.dim, cfg.word_values
     ln = LoopCount("layernorm", 3 * t * (d // w))
-    add = LoopCount("residual_add", t * (d // w))
     attn = attention_blocks(cfg) * t * (d // w)
 
     def lin(call, rows):
         return LoopCount(call, linear_iterations(cfg, call, rows), _weight_bytes(cfg, call))
 
     loops = [ln, lin("lin_qkv", t), LoopCount("attn_qk", attn), LoopCount("attn_av", attn),
-             lin("lin_proj", t), add, ln]
+             lin("lin_proj", t), ln]
     if not cfg.is_moe(layer):
         loops += [lin("lin_fc1", t), lin("lin_fc2", t)]
     else:
@@ -104,7 +104,7 @@ def layer_loops(cfg: EdgeMoEConfig, layer: int,
         for n in queue_lengths:
             if n:
                 loops += [lin("lin_exp1", n), lin("lin_exp2", n)]
-    return [*loops, add]
+    return loops
 
 
 def model_loops(cfg: EdgeMoEConfig,
