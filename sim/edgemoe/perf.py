@@ -12,8 +12,8 @@ in off-chip memory between kernels, as in the public design; weights stream into
 linear unit's two on-chip buffers, the load of one call overlapping the calls before
 it (:func:`latency` steps through the loads and calls as events).
 
-Assumptions, all in this module: the depths, LayerNorm's per-token square root and
-division (:data:`LN_TOKEN_CYCLES`), the gate's per-expert softmax step
+Assumptions, all in this module: the depths, LayerNorm's square root and division
+latency (:data:`LN_TOKEN_CYCLES`; its three stages overlap across tokens), the gate's per-expert softmax step
 (:data:`GATE_CYCLES_PER_EXPERT`), one PS-PL port for activations
 and ``weight_ports`` ports striped with the weights (each at most the port width
 times the clock), :data:`MEMORY_EFFICIENCY` of the PS DDR peak shared by all of them
@@ -50,8 +50,9 @@ __all__ = ["GATE_CYCLES_PER_EXPERT", "LN_TOKEN_CYCLES", "MEMORY_EFFICIENCY", "PI
 #: beyond the iterations) per loop kind: assumed.
 PIPELINE_DEPTH = {"linear": 12, "patch_embed": 10, "attn_qk": 16, "attn_av": 20,
                   "layernorm": 8, "gate": 0}
-#: LayerNorm per token besides its three loops: the integer square root (unrolled,
-#: pipelined) and two divisions: assumed.
+#: LayerNorm's latency of one token through the integer square root (unrolled,
+#: pipelined) and the two divisions; paid once, the three stages overlap across
+#: tokens (DATAFLOW): assumed.
 LN_TOKEN_CYCLES = 80
 #: The gate's cycles per token and expert (the softmax update's dependence on S, m).
 GATE_CYCLES_PER_EXPERT = 3
@@ -173,9 +174,10 @@ def _traffic(cfg: EdgeMoEConfig, loop: LoopCount, rows: int) -> int:
 def _compute(cfg: EdgeMoEConfig, loop: LoopCount) -> int:
     if loop.label in LINEAR_CALLS:
         return loop.iterations + PIPELINE_DEPTH["linear"]
-    if loop.label == "layernorm":
-        tokens = loop.iterations // (3 * (cfg.dim // cfg.word_values))
-        return loop.iterations + tokens * (3 * PIPELINE_DEPTH["layernorm"] + LN_TOKEN_CYCLES)
+    if loop.label == "layernorm":  # three stages streamed token after token
+        words = cfg.dim // cfg.word_values
+        return (loop.iterations // 3 + 2 * words + 3 * PIPELINE_DEPTH["layernorm"]
+                + LN_TOKEN_CYCLES)
     if loop.label == "gate":
         return loop.iterations * (cfg.experts * GATE_CYCLES_PER_EXPERT + cfg.top_k * cfg.experts)
     if loop.label == "patch_embed":
