@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from sparseforge.cli import main
+from sparseforge.families import design_names, get_design
 
 
 def run(capsys, *argv):
@@ -71,18 +72,29 @@ def test_unknown_board_exit_2(capsys):
     assert "unknown board 'pynq-z9'" in err and "zcu104" in err
 
 
+def _offering(verb):
+    """The families that implement ``verb`` (SAT all five; Edge-MoE generate, verify, perf)."""
+    return [n for n in design_names() if verb in get_design(n).verbs]
+
+
+def test_both_families_are_registered():
+    assert design_names() == ["edgemoe", "sat"]
+    assert _offering("synth") == ["sat"] and _offering("perf") == ["edgemoe", "sat"]
+
+
 @pytest.mark.parametrize("verb", ["generate", "verify", "perf", "synth", "flow"])
 def test_unknown_design_exit_2(capsys, verb):
     code, _, err = run(capsys, verb, "nosuch", "--board", "zcu104")
     assert code == 2
-    assert "invalid choice: 'nosuch' (choose from 'sat')" in err
+    offered = ", ".join(repr(n) for n in _offering(verb))
+    assert f"invalid choice: 'nosuch' (choose from {offered})" in err
 
 
 @pytest.mark.parametrize("verb", ["generate", "verify", "perf", "synth", "flow"])
 def test_verb_without_design_names_the_designs(capsys, verb):
     code, _, err = run(capsys, verb)
     assert code == 2
-    assert f"sparseforge {verb} needs a design; designs: sat" in err
+    assert f"sparseforge {verb} needs a design; designs: {', '.join(_offering(verb))}" in err
 
 
 def test_design_help_lists_every_parameter_with_range_and_default(capsys):
