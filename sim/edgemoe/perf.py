@@ -12,11 +12,11 @@ in off-chip memory between kernels, as in the public design; weights stream into
 linear unit's two on-chip buffers, the load of one call overlapping the calls before
 it (:func:`latency` steps through the loads and calls as events).
 
-Assumptions, all in this module: the depths, LayerNorm's square root and division
-latency (:data:`LN_TOKEN_CYCLES`; its three stages overlap across tokens), the gate's per-expert softmax step
-(:data:`GATE_CYCLES_PER_EXPERT`), one PS-PL port for activations
-and ``weight_ports`` ports striped with the weights (each at most the port width
-times the clock), :data:`MEMORY_EFFICIENCY` of the PS DDR peak shared by all of them
+Assumptions, all in this module: the depths; LayerNorm's square root and division
+latency (:data:`LN_TOKEN_CYCLES`, paid once: its three stages overlap across tokens);
+the gate's per-expert softmax step (:data:`GATE_CYCLES_PER_EXPERT`); one PS-PL port for
+activations and ``weight_ports`` ports striped with the weights, each at most the port
+width times the clock, all sharing :data:`MEMORY_EFFICIENCY` of the PS DDR peak
 equally; the attention unit holds the layer's K and V on chip (read once).
 
 Resources
