@@ -8,6 +8,7 @@ and loops only.  The same config gives byte-identical files.
 from __future__ import annotations
 
 from sparseforge.families.edgemoe.config import EdgeMoEConfig
+from sparseforge.families.edgemoe.contract import max_features, param_layout, top_args
 from sparseforge.families.edgemoe.numerics import EXP_TABLE_LOG2, Numerics
 from sparseforge.families.edgemoe.schedule import attention_blocks, linear_calls, tiles
 from sparseforge.hwgen.hls import CppComment, HlsDesign
@@ -22,6 +23,7 @@ HEADERS = {
     "edgemoe_nonlinear.h": "edgemoe_nonlinear.h.j2",
     "edgemoe_kernels.h": "edgemoe_kernels.h.j2",
     "edgemoe_model.h": "edgemoe_model.h.j2",
+    "edgemoe_top.cpp": "edgemoe_top.cpp.j2",
 }
 #: The C-simulation testbench.
 TESTBENCH = {"edgemoe_tb.cpp": "edgemoe_tb.cpp.j2"}
@@ -42,7 +44,8 @@ def design_context(cfg: EdgeMoEConfig) -> dict:
         "EXPERTS": cfg.experts, "TOP_K": cfg.top_k, "EXPERT_HIDDEN": cfg.expert_hidden,
         "MLP_HIDDEN": cfg.mlp_hidden, "TASKS": cfg.tasks, "LANES": cfg.lanes,
         "TILE_IN": cfg.tile_in, "TILE_OUT": cfg.tile_out,
-        "MAX_FEATURES": max(3 * cfg.dim, cfg.mlp_hidden, cfg.expert_hidden, cfg.experts),
+        "MAX_FEATURES": max_features(cfg),
+        "WEIGHT_PORTS": cfg.weight_ports,
         "MAX_TILES": max(tiles(cfg, o, i) for o, i in linear_calls(cfg).values()),
         "WORD_VALUES": cfg.word_values, "ATTN_BLOCKS": attention_blocks(cfg),
         "GELU_ENTRIES": cfg.gelu_entries, "EXP_TABLE_LOG2": EXP_TABLE_LOG2,
@@ -71,6 +74,16 @@ def design_context(cfg: EdgeMoEConfig) -> dict:
         "gelu_table": gelu_table(cfg),
         "exp_table": exp_table(cfg),
         "is_moe": [int(cfg.is_moe(i)) for i in range(cfg.layers)],
+        "weight_ports": list(range(cfg.weight_ports)),
+        "param_offsets": [(f"OFF_{name.upper()}", off)
+                          for entry in param_layout(cfg).values()
+                          for name, (off, _) in entry.items() if name != "_total"],
+        "pointer_args": [(a.name, a.bundle, a.count) for a in top_args(cfg)
+                         if a.kind == "pointer"],
+        "buffers": [(a.name, a.role, a.count) for a in top_args(cfg) if a.kind == "pointer"],
+        "written_buffers": [a.name for a in top_args(cfg)
+                            if a.kind == "pointer" and a.direction != "in"],
+        "axi_bits": cfg.axi_bits,
     }
 
 

@@ -13,42 +13,39 @@ from pathlib import Path
 import numpy as np
 
 from sparseforge.families.edgemoe.config import EdgeMoEConfig
+from sparseforge.families.edgemoe.contract import pack_params, top_args
 from sparseforge.sim.lib import csim
 
 from .golden import ModelWeights
 
-__all__ = ["EdgeMoECsim", "forward_inputs"]
+__all__ = ["EdgeMoECsim", "top_inputs"]
 
 _I64 = np.int64
 
 
-def forward_inputs(cfg: EdgeMoEConfig, image: np.ndarray, w: ModelWeights,
-                   task: int) -> dict[str, np.ndarray]:
-    """The testbench's ``forward`` inputs from raw pixels ``[C][H][W]`` and raw
-    weights: the per-layer tensors stacked (dense and MoE layers numbered apart)."""
-    dense = [lw for i, lw in enumerate(w.layers) if not cfg.is_moe(i)]
-    moe = [lw for i, lw in enumerate(w.layers) if cfg.is_moe(i)]
-
-    def stack(layers, field, shape):
-        if not layers:
-            return np.zeros((0, *shape), _I64)
-        return np.stack([np.asarray(getattr(lw, field), _I64) for lw in layers])
-
-    d, h, m, e = cfg.dim, cfg.expert_hidden, cfg.mlp_hidden, cfg.experts
-    return {
-        "task": np.array([task], _I64), "image": np.asarray(image, _I64),
-        "patch_w": w.patch_w, "patch_b": w.patch_b, "pos_embed": w.pos_embed,
-        "norm_w": np.stack([np.stack([lw.norm1_w, lw.norm2_w]) for lw in w.layers]),
-        "norm_b": np.stack([np.stack([lw.norm1_b, lw.norm2_b]) for lw in w.layers]),
-        "qkv_w": stack(w.layers, "qkv_w", (3 * d, d)), "qkv_b": stack(w.layers, "qkv_b", (3 * d,)),
-        "proj_w": stack(w.layers, "proj_w", (d, d)), "proj_b": stack(w.layers, "proj_b", (d,)),
-        "fc1_w": stack(dense, "fc1_w", (m, d)), "fc1_b": stack(dense, "fc1_b", (m,)),
-        "fc2_w": stack(dense, "fc2_w", (d, m)), "fc2_b": stack(dense, "fc2_b", (d,)),
-        "gate_w": stack(moe, "gate_w", (cfg.tasks, e, d)),
-        "exp1_w": stack(moe, "exp1_w", (e, h, d)), "exp1_b": stack(moe, "exp1_b", (e, h)),
-        "exp2_w": stack(moe, "exp2_w", (e, d, h)), "exp2_b": stack(moe, "exp2_b", (e, d)),
-        "final_w": w.norm_w, "final_b": w.norm_b,
-    }
+def top_inputs(cfg: EdgeMoEConfig, image: np.ndarray, w: ModelWeights,
+               task: int) -> dict[str, np.ndarray]:
+    """Every buffer of the top function (:func:`~sparseforge.families.edgemoe.contract.
+    top_args`) from raw pixels ``[C][H][W]`` and raw weights: the parameter buffers
+    packed by :func:`~sparseforge.families.edgemoe.contract.pack_params`, the scratch
+    and output buffers zero."""
+    params = pack_params(cfg, w)
+    out = {}
+    for a in top_args(cfg):
+        if a.kind == "scalar":
+            out[a.name] = np.array([task], _I64)
+        elif a.name == "image":
+            out[a.name] = np.asarray(image, _I64).ravel()
+        elif a.name.startswith("weights_"):
+            out[a.name] = params["weights"].astype(_I64)
+        elif a.name in params:
+            out[a.name] = params[a.name].astype(_I64)
+        else:
+            out[a.name] = np.zeros(a.count, _I64)
+        if a.kind == "pointer" and out[a.name].size != a.count:
+            raise ValueError(f"buffer {a.name}: {out[a.name].size} elements; the top "
+                             f"function takes {a.count}")
+    return out
 
 
 @dataclasses.dataclass
@@ -75,13 +72,22 @@ class EdgeMoECsim:
     def run(self, kernel: str, inputs: dict[str, np.ndarray],
             outputs: dict[str, tuple], timeout: float = 600.0) -> csim.CsimResult:
         """Run the testbench's ``kernel`` (``gelu exp softmax layernorm linear attention
-        gate forward``) on raw int64 ``inputs``."""
+        gate top``) on raw int64 ``inputs``."""
         return csim.run(self.executable, {k: np.asarray(v, _I64) for k, v in inputs.items()},
                         outputs, args=[kernel], timeout=timeout)
 
+    def top(self, buffers: dict[str, np.ndarray]) -> csim.CsimResult:
+        """Call the top function on raw buffers (:func:`top_inputs`); the result holds
+        ``<name>_after`` for every buffer the kernel writes."""
+        outputs = {f"{a.name}_after": (_I64, a.count) for a in top_args(self.cfg)
+                   if a.kind == "pointer" and a.direction != "in"}
+        return self.run("top", buffers, outputs)
+
     def forward(self, image: np.ndarray, w: ModelWeights, task: int) -> csim.CsimResult:
-        """The whole forward pass for ``task``: ``result["y"]`` the output features
-        ``[T][D]`` (act raw), ``result.tripcounts`` the loop counts."""
+        """The whole forward pass for ``task`` through the top function:
+        ``result["y"]`` the output features ``[T][D]`` (act raw), ``result.tripcounts``
+        the loop counts."""
         cfg = self.cfg
-        return self.run("forward", forward_inputs(cfg, image, w, task),
-                        {"y": (_I64, (cfg.tokens, cfg.dim))})
+        r = self.top(top_inputs(cfg, image, w, task))
+        r.outputs["y"] = r["features_after"].reshape(cfg.tokens, -1)[:, :cfg.dim]
+        return r
