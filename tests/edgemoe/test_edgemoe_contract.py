@@ -77,7 +77,7 @@ def test_parameter_buffers_hold_each_tensor_at_its_offset():
     layout = param_layout(cfg)
     assert bufs["weights"].dtype == np.int16 and bufs["pos_embed"].dtype == np.int32
     off, shape = layout["weights"]["exp2_w"]
-    assert off % ALIGN_ELEMENTS == 0
+    assert off % ALIGN_ELEMENTS == 0 and shape == (1, 4, 48, 32)
     # layer 1 is the first MoE layer: expert 3, row 5, column 7 of its second matrix
     h = cfg.expert_hidden
     assert bufs["weights"][off + (3 * cfg.dim + 5) * h + 7] == raw.layers[1].exp2_w[3, 5, 7]
