@@ -315,6 +315,7 @@ class Golden:
             y, routing = self.moe(h, lw, task)
             if trace is not None:
                 trace[f"routing{index}"] = routing
+                trace[f"gate_input{index}"] = h
         else:
             y = self.linear(self.linear(h, lw.fc1_w, lw.fc1_b, gelu=True), lw.fc2_w, lw.fc2_b)
         return nx.act.requantize(x + y, f_a)
@@ -323,7 +324,8 @@ class Golden:
                 trace: dict | None = None) -> np.ndarray:
         """The task's output features ``[T][D]`` (act raw): patch embedding, the layers,
         the final LayerNorm.  ``trace`` (a dict) receives each layer's output
-        (``"layer{i}"``) and MoE routing (``"routing{i}"``)."""
+        (``"layer{i}"``), and for each MoE layer its routing (``"routing{i}"``) and the
+        LayerNorm output its gate saw (``"gate_input{i}"``)."""
         if not 0 <= task < self.cfg.tasks:
             raise ValueError(f"task = {task} is out of range; allowed: 0 to "
                              f"{self.cfg.tasks - 1}")

@@ -180,3 +180,15 @@ def test_bin_folder_loader(tmp_path):
     (tmp_path / "l0_qkv_bias.float32.bin").unlink()
     with pytest.raises(FileNotFoundError, match="l0_qkv_bias"):
         W.load_bin_folder(cfg, tmp_path)
+
+
+def test_approximation_report_measures_each_unit_and_the_tasks():
+    from sparseforge.sim.edgemoe.accuracy import approximation_errors
+
+    cfg = EdgeMoEConfig(**SMALL)
+    r = approximation_errors(cfg)
+    assert set(r["tasks"]) == {0, 1}
+    gelu = next(v for k, v in r["units"].items() if k.startswith("GELU"))
+    assert 1e-6 < gelu["max_abs"] < 2e-4  # interpolation error: visible, within bound
+    assert all(v["max_abs"] < 1e-3 for v in r["tasks"].values())
+    assert all(0.0 <= a <= 1.0 for a in r["routing_agreement"].values())
