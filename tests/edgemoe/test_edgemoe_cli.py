@@ -70,3 +70,17 @@ def test_verify_passes_on_a_small_model(capsys):
     assert [c["check"].split(" (")[0] for c in data["checks"]] == [
         "GELU", "exp", "forward, task 0", "trip counts, task 0", "forward, task 1",
         "trip counts, task 1"]
+
+
+@pytest.mark.slow
+def test_flow_writes_the_report_with_plots(capsys, tmp_path):
+    out = tmp_path / "flow"
+    code, text, err = run(capsys, "flow", "edgemoe", "--board", "zcu102", "--out", str(out),
+                          *SMALL)
+    assert code == 0, err
+    reports = {p.name for p in (out / "reports").iterdir()}
+    assert {"latency_per_stage.png", "resources.png", "approximation_error.png",
+            "index.md", "index.html", "flow.json"} <= reports
+    md = (out / "reports" / "index.md").read_text()
+    assert "bit-exact" in md and "ms per image" in md and "max abs error" in md
+    assert (out / "project" / "src" / "edgemoe_top.cpp").is_file()

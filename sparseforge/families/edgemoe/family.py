@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sparseforge.errors import ConfigError
 from sparseforge.families import DesignFamily
+from sparseforge.families.edgemoe import report as edgemoe_report
 from sparseforge.families.edgemoe.config import EdgeMoEConfig
 from sparseforge.output_dir import atomic_output_dir
 
@@ -112,13 +113,23 @@ def verify(cfg: EdgeMoEConfig, board, args) -> dict:
             checks.append((f"forward, task {task} ({seconds:.1f} s)", cfg.tokens * cfg.dim,
                            same))
             checks.append((f"trip counts, task {task}", len(counts), trips))
+    approximation = None
+    if getattr(args, "approximation", True):
+        from sparseforge.sim.edgemoe.accuracy import approximation_errors
+
+        approximation = approximation_errors(cfg)
     failed = sum(1 for c in checks if not c[2])
     lines = [f"{cfg.name}: C-simulation (g++, built in {build_s:.1f} s) against the golden "
              "model"]
     lines += [f"  {name:32} {n:>7} values  {'pass' if ok else 'FAIL'}" for name, n, ok in checks]
     lines.append(f"{len(checks) - failed} passed, {failed} failed")
+    if approximation:
+        lines.append("approximation error (golden model vs float), max abs:")
+        lines += [f"  {k:32} {v['max_abs']:.2e}" for k, v in approximation["units"].items()]
+        lines += [f"  {'task ' + str(t) + ' output':32} {v['max_abs']:.2e}"
+                  for t, v in approximation["tasks"].items()]
     return {"checks": [{"check": n, "values": v, "passed": ok} for n, v, ok in checks],
-            "failed": failed, "text": "\n".join(lines)}
+            "failed": failed, "approximation": approximation, "text": "\n".join(lines)}
 
 
 def perf(cfg: EdgeMoEConfig, board, args) -> dict:
@@ -140,10 +151,33 @@ def perf(cfg: EdgeMoEConfig, board, args) -> dict:
              "per kernel (ms):"]
     for label, cycles in sorted(kernels.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {label:14} {cycles / (lat.clock_mhz * 1e3):7.3f}")
+    ms = 1.0 / (lat.clock_mhz * 1e3)
+    stage_kernels = []
+    for stage in lat.stages:
+        per: dict[str, float] = {}
+        for k in stage:
+            per[k.label] = per.get(k.label, 0.0) + k.cycles * ms
+        stage_kernels.append(per)
+    stage_names = ["patch embedding",
+                   *(f"layer {i} ({'MoE' if cfg.is_moe(i) else 'dense'})"
+                     for i in range(cfg.layers)), "final LayerNorm"]
     return {"board": board.name, "ms": lat.ms, "cycles": lat.cycles, "clock_mhz": lat.clock_mhz,
-            "kernels": kernels, "stages": stages, "dsp": res.dsp, "bram36": res.bram36,
+            "kernels": kernels, "stages": stages, "stage_kernels": stage_kernels,
+            "stage_names": stage_names, "dsp": res.dsp, "bram36": res.bram36,
             "uram": res.uram, "dsp_parts": res.dsp_parts, "bram_parts": res.bram_parts,
             "config": cfg.to_dict(), "text": "\n".join(lines)}
+
+
+def flow(cfg: EdgeMoEConfig, board, args) -> dict:
+    """generate -> verify -> perf into one folder, and a report (docs/flow.md)."""
+    from sparseforge.flow import FlowStep, run_flow
+
+    board = _board(board, "flow")
+    _fits(cfg, board)
+    steps = (FlowStep("generate", folder="project"), FlowStep("verify"), FlowStep("perf"))
+    return run_flow(FAMILY, cfg, board, args, steps,
+                    config_note=f"{cfg.name}: {cfg.tokens} tokens, {cfg.layers} layers, "
+                                f"{cfg.lanes} lanes, {cfg.tile_in}x{cfg.tile_out} linear unit")
 
 
 FAMILY = DesignFamily(
@@ -153,4 +187,6 @@ FAMILY = DesignFamily(
     generate=generate,
     verify=verify,
     perf=perf,
+    flow=flow,
+    report=edgemoe_report,
 )
