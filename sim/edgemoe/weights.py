@@ -7,7 +7,9 @@ Float weights use the golden model's containers
 should run on, so that a comparison measures the arithmetic, not the weight rounding).
 
 :func:`load_bin_folder` reads the per-tensor ``*.float32.bin`` files of the public
-Edge-MoE design (raw little-endian float32, C order, ``[out][in]`` matrices).
+Edge-MoE design (raw little-endian float32, C order, ``[out][in]`` matrices);
+:func:`load_state_dict` an M3ViT PyTorch state dict (``model.state_dict()`` of its
+multi-task MoE ViT, or the file ``torch.save`` wrote).
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from sparseforge.families.edgemoe.numerics import Numerics
 
 from .golden import LayerWeights, ModelWeights
 
-__all__ = ["PIXEL_FRAC", "dequantize", "load_bin_folder", "quantize", "quantize_image",
-           "random_image", "random_weights"]
+__all__ = ["PIXEL_FRAC", "STATE_DICT_PREFIXES", "dequantize", "load_bin_folder",
+           "load_state_dict", "quantize", "quantize_image", "random_image", "random_weights"]
+
+#: Prefixes a saved M3ViT state dict may carry (data-parallel wrapper, multi-task model).
+STATE_DICT_PREFIXES = ("module.", "backbone.")
 
 #: Pixels are ``ap_ufixed<8,0>``: 8 fraction bits, values in [0, 1).
 PIXEL_FRAC = 8
@@ -181,3 +186,90 @@ def load_bin_folder(cfg: EdgeMoEConfig, folder: str | Path) -> tuple[ModelWeight
     extra = {path.name[:-len(".float32.bin")]: np.fromfile(path, "<f4")
              for path in sorted(folder.glob("*.float32.bin")) if path.name not in used}
     return w, extra
+
+
+def load_state_dict(cfg: EdgeMoEConfig, state, final_norm_task: int | None = None
+                    ) -> ModelWeights:
+    """Float weights from an M3ViT state dict.
+
+    ``state``: a mapping of key -> tensor or array, or the path of a file
+    ``torch.save`` wrote (needs PyTorch).  Keys may carry the prefixes
+    :data:`STATE_DICT_PREFIXES` (``module.backbone.blocks.1...``).  Read:
+    ``patch_embed.proj.{weight,bias}`` (``[D][C][p][p]``), ``cls_token`` and
+    ``pos_embed`` (``[1][T][D]``, row 0 the CLS position: token 0 becomes ``cls_token
+    + pos_embed[0]``, what the CLS token is after M3ViT adds the embeddings); per block
+    ``blocks.{i}.norm1``, ``attn.qkv`` (Q, K, V stacked on the outputs), ``attn.proj``,
+    ``norm2``; dense blocks ``mlp.fc1`` / ``mlp.fc2``; MoE blocks
+    ``mlp.experts.htoh4`` / ``h4toh`` (``[E][out][in]``) and one gate per task
+    ``mlp.gate.{t}.w_gate`` (``[D][E]``, transposed here to ``[E][D]``).  M3ViT's
+    final norm belongs to each task's decoder (``decoders.{t}.norm``):
+    ``final_norm_task`` takes that task's, otherwise the final norm is the identity
+    (as in the public Edge-MoE design).
+
+    Raises
+    ------
+    KeyError
+        Naming the first missing key.
+    ValueError
+        When a tensor's shape differs from the config's (names key, shape, expected).
+    """
+    if isinstance(state, (str, Path)):
+        try:
+            import torch
+        except ImportError as exc:  # pragma: no cover - torch is in the dev install
+            raise ImportError("reading a .pth state dict needs PyTorch (pip install "
+                              "torch==2.13.0), or pass a dict of arrays") from exc
+        state = torch.load(state, map_location="cpu", weights_only=True)
+    table = {}
+    for key, value in state.items():
+        name = key
+        for prefix in STATE_DICT_PREFIXES:
+            name = name.removeprefix(prefix)
+        table[name] = value
+    d, e, t = cfg.dim, cfg.experts, cfg.tokens
+
+    def get(key, shape):
+        if key not in table:
+            raise KeyError(f"state dict has no {key!r} (needed, shape {shape})")
+        value = table[key]
+        array = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value,
+                           np.float64)
+        if array.shape != tuple(shape):
+            raise ValueError(f"state dict {key!r}: shape {array.shape}; expected {shape} "
+                             "for this config")
+        return array
+
+    pos = get("pos_embed", (1, t, d))[0].copy()
+    pos[0] += get("cls_token", (1, 1, d))[0, 0]
+    layers = []
+    for i in range(cfg.layers):
+        b = f"blocks.{i}."
+        lw = LayerWeights(norm1_w=get(b + "norm1.weight", (d,)),
+                          norm1_b=get(b + "norm1.bias", (d,)),
+                          qkv_w=get(b + "attn.qkv.weight", (3 * d, d)),
+                          qkv_b=get(b + "attn.qkv.bias", (3 * d,)),
+                          proj_w=get(b + "attn.proj.weight", (d, d)),
+                          proj_b=get(b + "attn.proj.bias", (d,)),
+                          norm2_w=get(b + "norm2.weight", (d,)),
+                          norm2_b=get(b + "norm2.bias", (d,)))
+        if cfg.is_moe(i):
+            h = cfg.expert_hidden
+            lw.gate_w = np.stack([get(f"{b}mlp.gate.{k}.w_gate", (d, e)).T
+                                  for k in range(cfg.tasks)])
+            lw.exp1_w = get(b + "mlp.experts.htoh4.weight", (e, h, d))
+            lw.exp1_b = get(b + "mlp.experts.htoh4.bias", (e, h))
+            lw.exp2_w = get(b + "mlp.experts.h4toh.weight", (e, d, h))
+            lw.exp2_b = get(b + "mlp.experts.h4toh.bias", (e, d))
+        else:
+            m = cfg.mlp_hidden
+            lw.fc1_w, lw.fc1_b = get(b + "mlp.fc1.weight", (m, d)), get(b + "mlp.fc1.bias", (m,))
+            lw.fc2_w, lw.fc2_b = get(b + "mlp.fc2.weight", (d, m)), get(b + "mlp.fc2.bias", (d,))
+        layers.append(lw)
+    if final_norm_task is None:
+        norm_w, norm_b = np.ones(d), np.zeros(d)
+    else:
+        norm_w = get(f"decoders.{final_norm_task}.norm.weight", (d,))
+        norm_b = get(f"decoders.{final_norm_task}.norm.bias", (d,))
+    patch = get("patch_embed.proj.weight", (d, cfg.in_chans, cfg.patch, cfg.patch))
+    return ModelWeights(patch_w=patch.reshape(d, -1), patch_b=get("patch_embed.proj.bias", (d,)),
+                        pos_embed=pos, layers=layers, norm_w=norm_w, norm_b=norm_b)

@@ -192,3 +192,57 @@ def test_approximation_report_measures_each_unit_and_the_tasks():
     assert 1e-6 < gelu["max_abs"] < 2e-4  # interpolation error: visible, within bound
     assert all(v["max_abs"] < 1e-3 for v in r["tasks"].values())
     assert all(0.0 <= a <= 1.0 for a in r["routing_agreement"].values())
+
+
+def _m3vit_state(cfg, w):
+    """An M3ViT-style state dict of ``w`` (keys and layouts of its multi-task MoE ViT)."""
+    d, p = cfg.dim, "module.backbone."
+    sd = {p + "cls_token": np.full((1, 1, d), 0.25), p + "pos_embed": w.pos_embed[None].copy(),
+          p + "patch_embed.proj.weight": w.patch_w.reshape(d, cfg.in_chans, cfg.patch, cfg.patch),
+          p + "patch_embed.proj.bias": w.patch_b}
+    sd[p + "pos_embed"][0, 0] -= 0.25  # cls + pos[0] is the CLS token's input
+    for i, lw in enumerate(w.layers):
+        b = f"{p}blocks.{i}."
+        sd.update({b + "norm1.weight": lw.norm1_w, b + "norm1.bias": lw.norm1_b,
+                   b + "attn.qkv.weight": lw.qkv_w, b + "attn.qkv.bias": lw.qkv_b,
+                   b + "attn.proj.weight": lw.proj_w, b + "attn.proj.bias": lw.proj_b,
+                   b + "norm2.weight": lw.norm2_w, b + "norm2.bias": lw.norm2_b})
+        if cfg.is_moe(i):
+            for t in range(cfg.tasks):
+                sd[f"{b}mlp.gate.{t}.w_gate"] = lw.gate_w[t].T  # [D][E]
+            sd.update({b + "mlp.experts.htoh4.weight": lw.exp1_w,
+                       b + "mlp.experts.htoh4.bias": lw.exp1_b,
+                       b + "mlp.experts.h4toh.weight": lw.exp2_w,
+                       b + "mlp.experts.h4toh.bias": lw.exp2_b})
+        else:
+            sd.update({b + "mlp.fc1.weight": lw.fc1_w, b + "mlp.fc1.bias": lw.fc1_b,
+                       b + "mlp.fc2.weight": lw.fc2_w, b + "mlp.fc2.bias": lw.fc2_b})
+    sd["module.decoders.1.norm.weight"] = w.norm_w
+    sd["module.decoders.1.norm.bias"] = w.norm_b
+    return sd
+
+
+def test_m3vit_state_dict_loader(tmp_path):
+    torch = pytest.importorskip("torch")
+    cfg = EdgeMoEConfig(**SMALL)
+    w = W.random_weights(cfg, 8)
+    sd = _m3vit_state(cfg, w)
+    path = tmp_path / "m3vit.pth"
+    torch.save({k: torch.tensor(np.asarray(v)) for k, v in sd.items()}, path)
+    got = W.load_state_dict(cfg, path, final_norm_task=1)
+    assert np.allclose(got.pos_embed, w.pos_embed)  # CLS folded into row 0
+    assert np.allclose(got.layers[1].gate_w, w.layers[1].gate_w)  # transposed back
+    assert np.allclose(got.layers[1].exp1_w, w.layers[1].exp1_w)
+    assert np.allclose(got.norm_w, w.norm_w)
+    img = W.quantize_image(W.random_image(cfg, 9))
+    g = Golden(cfg)
+    assert np.array_equal(g.forward(img, W.quantize(cfg, got), 0),
+                          g.forward(img, W.quantize(cfg, w), 0))
+    plain = W.load_state_dict(cfg, sd)
+    assert np.array_equal(plain.norm_w, np.ones(cfg.dim))  # the decoders' norms are heads
+    del sd["module.backbone.blocks.1.mlp.gate.1.w_gate"]
+    with pytest.raises(KeyError, match=r"blocks\.1\.mlp\.gate\.1\.w_gate"):
+        W.load_state_dict(cfg, sd)
+    sd["module.backbone.blocks.1.mlp.gate.1.w_gate"] = np.zeros((4, 48))
+    with pytest.raises(ValueError, match="expected"):
+        W.load_state_dict(cfg, sd)
