@@ -78,6 +78,7 @@ def test_flow_writes_the_report_with_plots(capsys, tmp_path):
     code, text, err = run(capsys, "flow", "edgemoe", "--board", "zcu102", "--out", str(out),
                           *SMALL)
     assert code == 0, err
+    assert "C-sim 6/6 checks bit-exact" in text
     reports = {p.name for p in (out / "reports").iterdir()}
     assert {"latency_per_stage.png", "resources.png", "approximation_error.png",
             "index.md", "index.html", "flow.json"} <= reports
