@@ -84,6 +84,10 @@ def design_context(cfg: EdgeMoEConfig) -> dict:
         "written_buffers": [a.name for a in top_args(cfg)
                             if a.kind == "pointer" and a.direction != "in"],
         "axi_bits": cfg.axi_bits,
+        "weight_storage": cfg.weight_storage,
+        # BRAM: one bank per multiplier; UltraRAM: a tile row of inputs in one wide word
+        "weight_inputs_pragma": ("ARRAY_PARTITION" if cfg.weight_storage == "bram"
+                                 else "ARRAY_RESHAPE"),
     }
 
 

@@ -268,7 +268,9 @@ class Resources:
 
 def resources(cfg: EdgeMoEConfig, uram: bool = False) -> Resources:
     """DSP and BRAM of the design's multipliers and on-chip buffers; with ``uram``
-    (a device with UltraRAM) the layer's K and V go to UltraRAM."""
+    (a device with UltraRAM) the layer's K and V go to UltraRAM unless the weight
+    buffers already use it (``weight_storage = "uram"``)."""
+    uram = uram and cfg.weight_storage != "uram"
     nx = Numerics.of(cfg)
     a, w = nx.act.width, nx.weight.width
     p, v = cfg.lanes, cfg.word_values
@@ -290,7 +292,8 @@ def resources(cfg: EdgeMoEConfig, uram: bool = False) -> Resources:
     max_tiles = max(tiles(cfg, o, i) for o, i in linear_calls(cfg).values())
     bram = {
         # two weight buffers, every (o, i) of a tile its own bank
-        "weight buffers": 2 * cfg.tile_in * cfg.tile_out * bram18_for(max_tiles, w),
+        "weight buffers": 2 * cfg.tile_in * cfg.tile_out * bram18_for(max_tiles, w)
+        if cfg.weight_storage == "bram" else 0,
         "bias buffer": bram18_for(max(3 * cfg.dim, cfg.mlp_hidden), nx.bias.width),
         "input row cache": cfg.tile_in * bram18_for(
             max(cfg.dim, cfg.mlp_hidden, cfg.expert_hidden, cfg.patch_inputs) // cfg.tile_in,
@@ -304,7 +307,10 @@ def resources(cfg: EdgeMoEConfig, uram: bool = False) -> Resources:
         "tables (GELU, exp)": 0,
     }
     urams = {"attention K and V of the layer":
-             2 * v * uram_for(cfg.tokens * cfg.dim // v, a) if uram else 0}
+             2 * v * uram_for(cfg.tokens * cfg.dim // v, a) if uram else 0,
+             # two weight buffers: per output, one word of a tile's tile_in inputs
+             "weight buffers": 2 * cfg.tile_out * uram_for(max_tiles, cfg.tile_in * w)
+             if cfg.weight_storage == "uram" else 0}
     return Resources(sum(dsp.values()), math.ceil(sum(bram.values()) / 2),
                      sum(urams.values()), dsp, {k: math.ceil(x / 2) for k, x in bram.items()},
                      urams)

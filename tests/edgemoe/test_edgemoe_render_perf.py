@@ -97,3 +97,16 @@ def test_routing_changes_the_expert_counts_only():
     assert weights < sum(x.weight_bytes for s in model_loops(cfg) for x in s)
     with pytest.raises(ValueError, match="16"):
         trip_counts(cfg, {1: [1, 2]})
+
+
+def test_kv260_fits_with_ultraram_weight_buffers_only():
+    board = get_board("kv260")
+    small = EdgeMoEConfig(lanes=9, tile_in=8, tile_out=16)
+    with pytest.raises(ConfigError, match="BRAM36"):
+        check_fits(small, board)
+    fits = check_fits(small.replace(weight_storage="uram"), board)
+    assert fits.uram <= board.resources.uram and fits.bram36 <= board.resources.bram36
+    model = render_design(small.replace(weight_storage="uram"))["edgemoe_model.h"]
+    assert "#pragma HLS ARRAY_RESHAPE variable=ping complete dim=3" in model
+    assert "#pragma HLS BIND_STORAGE variable=ping type=ram_2p impl=uram" in model
+    assert "impl=bram" in render_design(small)["edgemoe_model.h"]

@@ -66,6 +66,9 @@ class EdgeMoEConfig(DesignConfig):
     weight_ports : int
         AXI4 masters the weights stream through (striped by tile), besides the one of
         the activations.
+    weight_storage : str
+        ``bram``: one block-RAM bank per multiplier; ``uram``: one UltraRAM row of a
+        tile's inputs per output (the inputs reshaped into one wide word).
     clock_mhz : float
         Target clock in MHz.
     name : str
@@ -109,6 +112,8 @@ class EdgeMoEConfig(DesignConfig):
                                    rule="an ap_ufixed, at most 24 bits")
     axi_bits: int = param(256, "AXI4 data width, bits", choices=(64, 128, 256, 512))
     weight_ports: int = param(2, "AXI4 masters the weights are striped over", low=1, high=4)
+    weight_storage: str = param("bram", "on-chip memory of the two weight buffers",
+                                choices=("bram", "uram"))
     clock_mhz: float = param(300.0, "target clock, MHz", low=50.0, high=500.0)
     name: str = param("edgemoe_vit", "HLS top function and IP name",
                       rule="an identifier, not a keyword of an emitted language")
