@@ -6,8 +6,8 @@ Usage::
 
 For each board: the modelled latency (:func:`sparseforge.sim.edgemoe.perf.latency`) of
 the published defaults (4 lanes, 16x16 linear unit, the public design's choices),
-then the fastest choices of lanes, linear tile, weight ports and weight-buffer memory that fit the board's
-DSP, BRAM and UltraRAM budget (:func:`~sparseforge.sim.edgemoe.perf.check_fits`), or
+then the fastest choices of lanes, linear tile, weight ports and weight-buffer memory that fit the
+board's DSP, BRAM and UltraRAM budget (:func:`~sparseforge.sim.edgemoe.perf.check_fits`), or
 why nothing fits.  ``--csim`` also times the rendering and one C-simulated image of
 M3ViT-tiny (g++ build excluded, then included).
 """
