@@ -15,7 +15,8 @@ first whether the target may be replaced:
   (``--force`` on the command line);
 * never, not even with ``force``: the current directory or a folder containing it,
   the home directory or a folder containing it, a repository root (a folder
-  holding ``.git``), a ``.git`` folder or anything in one, and the filesystem root.
+  holding ``.git``) or a folder with a repository anywhere below it, a ``.git``
+  folder or anything in one, and the filesystem root.
 
 The new folder gets the permissions ``os.mkdir`` gives under the process umask;
 a replaced folder keeps its own.
@@ -127,11 +128,33 @@ def check_output_dir(target: str | os.PathLike, *, force: bool = False) -> Path:
     if (path / ".git").exists():
         raise OutputDirError(f"output folder {path} is a repository root (it holds .git); "
                              f"{never}")
+    nested = _nested_repository(path)
+    if nested is not None:
+        raise OutputDirError(f"output folder {path} holds a repository at {nested} (it has "
+                             f".git); {never}")
     if force or is_sparseforge_output(path) or not any(path.iterdir()):
         return path
     raise OutputDirError(f"output folder {path} is not empty and was not written by "
                          f"sparseforge (no {MARKER} file); replacing it would delete what is "
                          "in it: pass --force to replace it, or choose another --out")
+
+
+def _nested_repository(folder: Path) -> Path | None:
+    """The first folder below ``folder`` that holds ``.git`` (a repository or a
+    submodule), or ``None``; symbolic links are not followed."""
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name == ".git":
+                return Path(current)
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+    return None
 
 
 def _new_sibling(target: Path, tag: str) -> Path:

@@ -245,6 +245,29 @@ def test_repository_root_is_never_replaced(tmp_path, git):
     assert (repo / ".git").exists()
 
 
+@pytest.mark.parametrize("git", ["dir", "file"])
+def test_a_folder_with_a_repository_below_it_is_never_replaced(tmp_path, git):
+    work = tmp_path / "work"
+    nested = work / "projects" / "mine"
+    nested.mkdir(parents=True)
+    if git == "dir":
+        (nested / ".git").mkdir()
+    else:
+        (nested / ".git").write_text("gitdir: /elsewhere\n")
+    (work / MARKER).write_text(json.dumps({"written_by": "sparseforge"}))
+    for force in (False, True):
+        with pytest.raises(OutputDirError, match="holds a repository at") as info:
+            _write(work, force=force)
+        assert str(nested.resolve()) in str(info.value)
+    assert (nested / ".git").exists()
+    # a symbolic link to a repository is not followed (the link goes, the repo stays)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "link").symlink_to(nested, target_is_directory=True)
+    _write(other, force=True)
+    assert (nested / ".git").exists()
+
+
 @pytest.mark.parametrize("inside", [".git", ".git/objects", ".git/new"])
 def test_a_git_folder_is_never_replaced(tmp_path, inside):
     (tmp_path / "repo" / ".git" / "objects").mkdir(parents=True)
