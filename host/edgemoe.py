@@ -96,9 +96,9 @@ class EdgeMoEDriver(KernelDriver):
     memory : object or None
         ``target`` of ``pynq.allocate`` for the buffers; ``None``: the overlay's device.
     last_seconds : float or None
-        Seconds from ``ap_start`` to the observed ``ap_done`` of the last image (the
-        board's clock: simulated seconds on the simulated board; within one poll
-        interval).
+        Seconds the last image's run took, from its first register access to the
+        observed ``ap_done`` (within one poll interval), on the board's clock
+        (simulated seconds on the simulated board).
     """
 
     bindto = (register_map(EdgeMoEConfig()).vlnv,)
