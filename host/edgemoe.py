@@ -171,7 +171,9 @@ class EdgeMoEDriver(KernelDriver):
             packed = pack_params(self.config, raw_weights)
         except (ConfigError, AttributeError, TypeError, ValueError) as exc:
             raise DriverError(f"load_weights: {exc}") from None
-        if not self.buffers:
+        if self.buffers:
+            self._check_buffers()  # a buffer the caller replaced must still fit
+        else:
             self._allocate_buffers()
         for name, values in packed.items():
             buf = self.buffers[name]

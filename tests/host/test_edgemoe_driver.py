@@ -91,7 +91,7 @@ def test_element_types_follow_the_contract():
 def test_the_driver_is_bound_by_vlnv_with_the_config_from_the_map():
     board = edgemoe_board(CFG, compute=StandIn(), cycles=10)
     drv = board.driver()
-    assert type(drv) is EdgeMoEDriver and drv.config == CFG and drv.tasks == 2
+    assert isinstance(drv, EdgeMoEDriver) and drv.config == CFG and drv.tasks == 2
     # without the map in the description (as on hardware): a class with the map built in
     renamed = EdgeMoEConfig(**{**CFG.to_dict(), "name": "moe_small"})
     bound = EdgeMoEDriver.for_config(renamed)
@@ -126,6 +126,7 @@ def test_weights_load_once_and_every_register_is_written_before_ap_start(stand_i
         writes = [a for a in board.accesses[first:] if a.op == "write"]
         starts = [i for i, a in enumerate(writes) if a.offset == 0x00 and a.value & 1]
         assert len(starts) == 2  # one start per image
+        assert all(a.offset in CTRL_OFFSETS for a in writes[starts[1] + 1:])  # none after
         for lo, hi in ((0, starts[0]), (starts[0] + 1, starts[1])):
             run = {a.offset: a.value for a in writes[lo:hi]}
             assert set(run) == set(arg_words)  # exactly the map's argument words
@@ -212,6 +213,8 @@ def test_buffers_the_kernel_cannot_take_are_refused(stand_in):
     drv.buffers = {**good, "h": freed}
     with pytest.raises(DriverError, match=r"buffer 'h' \(argument h\): the buffer was freed"):
         drv.infer(_images(1), 0)
+    with pytest.raises(DriverError, match=r"buffer 'h' \(argument h\): the buffer was freed"):
+        drv.load_weights(_weights())  # new weights go into the buffers as they are
     assert board.starts == 0
 
 
