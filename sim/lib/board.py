@@ -38,12 +38,13 @@ import ctypes
 import importlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,16 +60,22 @@ from cocotbext.axi.sparse_memory import SparseMemory
 from pynq.buffer import PynqBuffer
 from pynq.overlay import _assign_drivers
 
-from sparseforge.host.kernel import PynqIO
-from sparseforge.regmap import RegisterMap
+from sparseforge.formats.integer import from_bits
+from sparseforge.host.kernel import _SIGNED_C_TYPES, PynqIO
+from sparseforge.regmap import CTRL_BITS, Arg, RegisterMap
 
 from .stalls import Stalls, stall_axi
 
 __all__ = [
     "POISON",
+    "BufferArg",
+    "ControlRegisters",
     "DeviceMemory",
+    "FunctionBoard",
+    "FunctionKernel",
     "MemoryFault",
     "Region",
+    "RegisterAccess",
     "ScenarioError",
     "SimBoard",
     "SimBoardError",
@@ -258,7 +265,7 @@ class SimBuffer(PynqBuffer):
 class SimIO(PynqIO):
     """:class:`~sparseforge.host.kernel.PynqIO` on simulated time and the ``interrupt`` port."""
 
-    def __init__(self, mmio, board: SimBoard):
+    def __init__(self, mmio, board: _Board):
         super().__init__(mmio, interrupt=board if board.has_interrupt else None)
         self.board = board
 
@@ -278,12 +285,13 @@ class SimIO(PynqIO):
 class SimDevice(pynq.Device):
     """``pynq.Device`` of the simulated board (capability ``REGISTER_RW``).
 
-    Register reads / writes become AXI4-Lite transactions on ``s_axi_control``
-    (control slave at ``board.ctrl_base``); :meth:`allocate` returns
-    :class:`SimBuffer` s in the board's :class:`DeviceMemory`.
+    Register reads / writes go to the board's control port (control slave at
+    ``board.ctrl_base``): AXI4-Lite transactions on the RTL's ``s_axi_control``
+    (:class:`SimBoard`) or the register file of a :class:`FunctionBoard`;
+    :meth:`allocate` returns :class:`SimBuffer` s in the board's :class:`DeviceMemory`.
     """
 
-    def __init__(self, board: SimBoard, tag: str = "sim0"):
+    def __init__(self, board: _Board, tag: str = "sim0"):
         super().__init__(tag)
         self.capabilities = {"REGISTER_RW": True}
         self.board = board
@@ -294,11 +302,11 @@ class SimDevice(pynq.Device):
     # -- REGISTER_RW
     def read_registers(self, address: int, length: int) -> bytes:
         self.register_accesses += 1
-        return self.board._call(self.board._axil_read, address, length)
+        return self.board.read_control(address, length)
 
     def write_registers(self, address: int, data: bytes) -> None:
         self.register_accesses += 1
-        self.board._call(self.board._axil_write, address, bytes(data))
+        self.board.write_control(address, bytes(data))
 
     # -- buffers
     def allocate(self, shape, dtype="u4", cacheable: bool = True, **kwargs) -> SimBuffer:
@@ -346,7 +354,84 @@ class SimDevice(pynq.Device):
 # --------------------------------------------------------------------------- the board
 
 
-class SimBoard:
+class _Board:
+    """What every simulated board shares: the device, the memory, the IP description
+    and driver binding, and the control slave's address window.
+
+    A board supplies the control port (``read_control(address, length) -> bytes``,
+    ``write_control(address, data)``: one 32-bit AXI4-Lite access each, as pynq's
+    ``MMIO`` makes them), time (``cycles``, ``sim_seconds``, ``sleep``,
+    ``wait_cycles``) and the interrupt (``has_interrupt``, ``interrupt_level``,
+    ``wait_interrupt``); :class:`SimDevice` and :class:`SimIO` reach the kernel only
+    through those.  Subclasses set ``regmap``, ``ctrl_base``, ``memory``, ``device``
+    and ``params``.
+    """
+
+    regmap: RegisterMap
+    ctrl_base: int
+    memory: DeviceMemory
+    device: SimDevice
+    params: dict
+
+    # -- drivers
+    def ip_description(self, pass_regmap: bool = True) -> dict:
+        """The kernel's entry of an Overlay's ``ip_dict`` (as pynq parses a ``.hwh``).
+
+        With ``pass_regmap`` the register map rides along as ``"regmap"`` (a real
+        Overlay has none; drivers then need ``REGMAP`` or ``regmap.json``).
+        """
+        rmap = self.regmap
+        registers = {}
+        for w in rmap.words():
+            fields = rmap.register(w["name"]).fields if w["name"] in {
+                r.name for r in rmap.registers} else {}
+            access = {"ro": "read-only", "cor": "read-only", "wo": "write-only"}.get(
+                w["access"], "read-write")
+            registers[w["name"]] = {
+                "address_offset": w["offset"], "size": 32, "access": access,
+                "description": w["doc"],
+                "fields": {f: {"bit_offset": bit, "bit_width": 1, "access": access,
+                               "description": f} for f, bit in fields.items()}}
+        desc = {"type": rmap.vlnv, "fullpath": f"{rmap.kernel}_1", "phys_addr": self.ctrl_base,
+                "addr_range": rmap.address_range, "mem_id": "s_axi_control", "state": None,
+                "bdtype": None, "gpio": {}, "interrupts": {}, "registers": registers,
+                "parameters": {"C_S_AXI_CONTROL_ADDR_WIDTH": str(rmap.control_addr_bits)},
+                "device": self.device}
+        if pass_regmap:
+            desc["regmap"] = rmap.to_dict()
+        return desc
+
+    def driver(self, cls: type | None = None, *, pass_regmap: bool = True,
+               ignore_version: bool = False):
+        """A driver instance for the kernel, built as ``pynq.Overlay`` builds one.
+
+        Without ``cls`` the class is bound by the kernel's VLNV through pynq's
+        driver registry (every ``DefaultIP`` subclass with the VLNV in ``bindto``;
+        ``pynq.DefaultIP`` when none).
+        """
+        desc = self.ip_description(pass_regmap)
+        if cls is None:
+            _assign_drivers({"ip": {desc["fullpath"]: desc}, "hierarchies": {}},
+                            ignore_version, self.device)
+            cls = desc["driver"]
+        else:
+            desc["driver"] = cls
+        return cls(desc)
+
+    def allocate(self, shape, dtype="u4") -> SimBuffer:
+        """``pynq.allocate(shape, dtype, target=self.device)``."""
+        return pynq.allocate(shape, dtype, target=self.device)
+
+    def _ctrl_offset(self, address: int, length: int) -> int:
+        offset = address - self.ctrl_base
+        if offset < 0 or offset + length > self.regmap.address_range:
+            raise SimBoardError(f"register access at {address:#x} ({length} bytes) is outside "
+                                f"{self.regmap.kernel}'s control slave [{self.ctrl_base:#x}, "
+                                f"{self.ctrl_base + self.regmap.address_range:#x})")
+        return offset
+
+
+class SimBoard(_Board):
     """The kernel's testbench as a PYNQ board; build it with :meth:`create`.
 
     Attributes
@@ -450,55 +535,6 @@ class SimBoard:
                         Timer(max(1, round(timeout * 1e12)), unit="ps"))
         return bool(self.interrupt_level)
 
-    # -- drivers
-    def ip_description(self, pass_regmap: bool = True) -> dict:
-        """The kernel's entry of an Overlay's ``ip_dict`` (as pynq parses a ``.hwh``).
-
-        With ``pass_regmap`` the register map rides along as ``"regmap"`` (a real
-        Overlay has none; drivers then need ``REGMAP`` or ``regmap.json``).
-        """
-        rmap = self.regmap
-        registers = {}
-        for w in rmap.words():
-            fields = rmap.register(w["name"]).fields if w["name"] in {
-                r.name for r in rmap.registers} else {}
-            access = {"ro": "read-only", "cor": "read-only", "wo": "write-only"}.get(
-                w["access"], "read-write")
-            registers[w["name"]] = {
-                "address_offset": w["offset"], "size": 32, "access": access,
-                "description": w["doc"],
-                "fields": {f: {"bit_offset": bit, "bit_width": 1, "access": access,
-                               "description": f} for f, bit in fields.items()}}
-        desc = {"type": rmap.vlnv, "fullpath": f"{rmap.kernel}_1", "phys_addr": self.ctrl_base,
-                "addr_range": rmap.address_range, "mem_id": "s_axi_control", "state": None,
-                "bdtype": None, "gpio": {}, "interrupts": {}, "registers": registers,
-                "parameters": {"C_S_AXI_CONTROL_ADDR_WIDTH": str(rmap.control_addr_bits)},
-                "device": self.device}
-        if pass_regmap:
-            desc["regmap"] = rmap.to_dict()
-        return desc
-
-    def driver(self, cls: type | None = None, *, pass_regmap: bool = True,
-               ignore_version: bool = False):
-        """A driver instance for the kernel, built as ``pynq.Overlay`` builds one.
-
-        Without ``cls`` the class is bound by the kernel's VLNV through pynq's
-        driver registry (every ``DefaultIP`` subclass with the VLNV in ``bindto``;
-        ``pynq.DefaultIP`` when none).
-        """
-        desc = self.ip_description(pass_regmap)
-        if cls is None:
-            _assign_drivers({"ip": {desc["fullpath"]: desc}, "hierarchies": {}},
-                            ignore_version, self.device)
-            cls = desc["driver"]
-        else:
-            desc["driver"] = cls
-        return cls(desc)
-
-    def allocate(self, shape, dtype="u4") -> SimBuffer:
-        """``pynq.allocate(shape, dtype, target=self.device)``."""
-        return pynq.allocate(shape, dtype, target=self.device)
-
     # -- running blocking code
     async def run(self, func: Callable, *args, **kwargs):
         """Run blocking ``func(self, *args, **kwargs)`` in a bridge thread; its result.
@@ -532,6 +568,15 @@ class SimBoard:
 
         return resume(call)()
 
+    # -- control port (SimDevice's REGISTER_RW)
+    def read_control(self, address: int, length: int) -> bytes:
+        """One AXI4-Lite read of ``s_axi_control`` (blocking; scenario thread)."""
+        return self._call(self._axil_read, address, length)
+
+    def write_control(self, address: int, data: bytes) -> None:
+        """One AXI4-Lite write of ``s_axi_control`` (blocking; scenario thread)."""
+        self._call(self._axil_write, address, bytes(data))
+
     async def _axil_read(self, address: int, length: int) -> bytes:
         offset = self._ctrl_offset(address, length)
         resp = await self.axil.read(offset, length)
@@ -546,12 +591,382 @@ class SimBoard:
             raise SimBoardError(f"s_axi_control write at {offset:#x} answered "
                                 f"{resp.resp.name}")
 
-    def _ctrl_offset(self, address: int, length: int) -> int:
-        offset = address - self.ctrl_base
-        if offset < 0 or offset + length > self.regmap.address_range:
-            raise SimBoardError(f"register access at {address:#x} ({length} bytes) is outside "
-                                f"{self.regmap.kernel}'s control slave [{self.ctrl_base:#x}, "
-                                f"{self.ctrl_base + self.regmap.address_range:#x})")
+
+# --------------------------------------------------------------------------- function kernels
+
+
+@dataclass(frozen=True)
+class BufferArg:
+    """How a :class:`FunctionKernel` sees one pointer argument of the register map.
+
+    Attributes
+    ----------
+    name : str
+        The argument (a ``pointer`` of the register map).
+    dtype : str
+        Element type in memory, a little-endian numpy integer type: ``"<u1"`` (8 bits,
+        unsigned), ``"<i2"`` / ``"<i4"`` (16 / 32 bits, two's complement) ...
+    count : int
+        Elements the kernel reads or writes from the pointer on.
+    direction : {"in", "out", "inout"}
+        ``in``: the kernel only reads it (its function may not return it).
+    """
+
+    name: str
+    dtype: str
+    count: int
+    direction: str = "in"
+
+    def __post_init__(self) -> None:
+        if np.dtype(self.dtype).kind not in "iu" or self.count < 1 or \
+                self.direction not in ("in", "out", "inout"):
+            raise ValueError(f"buffer {self.name}: dtype {self.dtype!r}, count {self.count}, "
+                             f"direction {self.direction!r}; allowed: an integer dtype, a "
+                             "positive count, in / out / inout")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the kernel touches: ``count`` times the element size."""
+        return self.count * np.dtype(self.dtype).itemsize
+
+
+@dataclass(frozen=True)
+class FunctionKernel:
+    """A kernel whose implementation is a Python callable (a C-sim build, a model).
+
+    At ``ap_start`` a :class:`FunctionBoard` calls ``compute(values)`` with one raw
+    ``int64`` array per argument of the register map: for a pointer its ``count``
+    elements read from device memory in their ``dtype`` (sign- or zero-extended), for a
+    scalar its register value as a one-element array (two's complement for signed C
+    types).  ``compute`` returns ``{pointer name: values}`` for the buffers it writes;
+    they reach device memory, in their ``dtype``, at ``ap_done``.
+
+    Attributes
+    ----------
+    buffers : tuple of BufferArg
+        One per pointer argument of the register map.
+    compute : callable
+        ``compute(values: dict[str, ndarray]) -> Mapping[str, array-like]``.
+    cycles : int or callable
+        Kernel clock cycles from ``ap_start`` to ``ap_done``: a number, or
+        ``cycles(values) -> int`` (a latency model).
+    """
+
+    buffers: tuple[BufferArg, ...]
+    compute: Callable[[dict], Mapping]
+    cycles: int | Callable[[dict], float] = 1000
+
+
+@dataclass(frozen=True)
+class RegisterAccess:
+    """One control-port access of a :class:`FunctionBoard` (``board.accesses``)."""
+
+    op: str  # "read" or "write"
+    offset: int
+    value: int
+    cycle: int
+
+
+class ControlRegisters:
+    """The ``ap_ctrl_hs`` control slave of a register map, as a register file.
+
+    It behaves as the RTL slave of ``hwgen/lib/axi_lite.py`` and Vitis HLS'
+    ``s_axilite`` do: ``CTRL`` bit 0 ``ap_start`` (set by writing 1, held while the
+    kernel runs, then ``auto_restart``), bits 1 ``ap_done`` and 3 ``ap_ready`` (set when
+    the kernel finishes, cleared by a read of ``CTRL``), bit 2 ``ap_idle`` (not running),
+    bit 7 ``auto_restart`` (read / write); ``GIE`` bit 0, ``IER`` bits 1:0, ``ISR``
+    bits 1:0 (set at the finish where ``IER`` enables them; writing 1 toggles a bit);
+    ``interrupt = GIE & |ISR``.  Argument words (and other registers) read back what
+    was written; the map's other offsets read 0 and ignore writes.
+    """
+
+    def __init__(self, regmap: RegisterMap):
+        self.regmap = regmap
+        self._ctrl = {r: regmap.register(r).offset for r in ("CTRL", "GIE", "IER", "ISR")}
+        self.words = {w["offset"]: 0 for w in regmap.words()
+                      if w["offset"] not in self._ctrl.values()}
+        self.ap_start = self.ap_done = self.ap_ready = self.auto_restart = False
+        self.running = False
+        self.gie, self.ier, self.isr = 0, 0, 0
+
+    @property
+    def interrupt(self) -> bool:
+        """The ``interrupt`` line."""
+        return bool(self.gie and self.isr)
+
+    def read(self, offset: int) -> int:
+        """The 32-bit word at ``offset`` (a ``CTRL`` read clears ap_done / ap_ready)."""
+        if offset == self._ctrl["CTRL"]:
+            value = (self.ap_start << CTRL_BITS["ap_start"] | self.ap_done << CTRL_BITS["ap_done"]
+                     | (not self.running) << CTRL_BITS["ap_idle"]
+                     | self.ap_ready << CTRL_BITS["ap_ready"]
+                     | self.auto_restart << CTRL_BITS["auto_restart"])
+            self.ap_done = self.ap_ready = False
+            return value
+        if offset == self._ctrl["GIE"]:
+            return self.gie
+        if offset == self._ctrl["IER"]:
+            return self.ier
+        if offset == self._ctrl["ISR"]:
+            return self.isr
+        return self.words.get(offset, 0)
+
+    def write(self, offset: int, value: int) -> bool:
+        """Write a word; True when it starts the kernel (``ap_start`` while idle)."""
+        if offset == self._ctrl["CTRL"]:
+            self.auto_restart = bool(value >> CTRL_BITS["auto_restart"] & 1)
+            if value >> CTRL_BITS["ap_start"] & 1:
+                self.ap_start = True
+                return not self.running
+            return False
+        if offset == self._ctrl["GIE"]:
+            self.gie = value & 1
+        elif offset == self._ctrl["IER"]:
+            self.ier = value & 3
+        elif offset == self._ctrl["ISR"]:
+            self.isr ^= value & 3
+        elif offset in self.words:
+            self.words[offset] = value & 0xFFFF_FFFF
+        return False
+
+    def arg_value(self, arg: Arg) -> int:
+        """An argument's register value (64-bit ones from two words, low first), as the
+        C type reads it (signed types in two's complement)."""
+        raw = sum(self.words[arg.offset + 4 * i] << (32 * i) for i in range(arg.bits // 32))
+        return from_bits(raw, arg.bits) if arg.c_type in _SIGNED_C_TYPES else raw
+
+    def finish(self) -> None:
+        """The kernel is done: ap_done, ap_ready, ISR where IER enables, ap_start =
+        auto_restart."""
+        self.running = False
+        self.ap_done = self.ap_ready = True
+        self.isr |= self.ier
+        self.ap_start = self.auto_restart
+
+
+@dataclass
+class _Run:
+    done_at: int  # cycle
+    writes: list[tuple[str, int, bytes]]  # (argument, address, bytes) at ap_done
+
+
+class FunctionBoard(_Board):
+    """A simulated board whose kernel is a :class:`FunctionKernel` (no RTL, no cocotb).
+
+    The control registers are a :class:`ControlRegisters` built from the register map;
+    drivers reach them through the same path as on :class:`SimBoard` (pynq ``MMIO`` →
+    :class:`SimDevice` ``REGISTER_RW`` → :meth:`read_control` / :meth:`write_control`),
+    and buffers are :class:`SimBuffer` s in a :class:`DeviceMemory`.  Writing
+    ``ap_start`` reads the argument registers, maps every pointer to the live buffer it
+    points into (:class:`SimBoardError` naming the argument and the address when the
+    argument's ``count`` elements do not lie inside one: nothing is read, written or
+    started), converts the bytes to raw ``int64`` arrays and calls the function; what
+    it returns is written back to memory, and ``ap_done`` / ``ap_idle`` / ``ISR`` set,
+    once ``kernel.cycles`` cycles have passed.
+
+    Time is simulated and passes only through the board: every register access takes
+    ``access_cycles`` cycles (so a driver polling ``CTRL`` back to back still lets the
+    kernel finish), ``sleep`` and ``wait_interrupt`` the time asked for.  Everything runs
+    in the caller's thread; ``max_cycles`` bounds a runaway driver loop.
+
+    Parameters
+    ----------
+    regmap : RegisterMap
+    kernel : FunctionKernel
+    ram_base, ram_bytes, ctrl_base, clock_mhz, max_cycles, params :
+        As for :class:`SimBoard`.
+    access_cycles : int
+        Cycles one register access takes (default 8).
+    interrupt : bool
+        Whether the kernel's ``interrupt`` pin is connected (default True).
+
+    Attributes
+    ----------
+    accesses : list[RegisterAccess]
+        Every control-port access in order (offset, value, cycle).
+    starts : int
+        Kernel starts so far.
+    """
+
+    def __init__(self, regmap: RegisterMap, kernel: FunctionKernel, *,
+                 ram_base: int = 0x1000_0000, ram_bytes: int = 64 << 20,
+                 ctrl_base: int = 0xA000_0000, clock_mhz: float = 100.0,
+                 access_cycles: int = 8, max_cycles: int | None = None,
+                 params: dict | None = None, interrupt: bool = True):
+        pointers = [a.name for a in regmap.args if a.kind == "pointer"]
+        given = [b.name for b in kernel.buffers]
+        if sorted(given) != sorted(pointers):
+            raise ValueError(f"kernel buffers {given} do not match {regmap.kernel}'s pointer "
+                             f"arguments {pointers}; allowed: one BufferArg per pointer")
+        self.regmap, self.kernel = regmap, kernel
+        self.ctrl_base = ctrl_base
+        self.params = dict(params or {})
+        self.max_cycles = max_cycles
+        self.access_cycles = access_cycles
+        self.period_ps = 2 * max(1, round(1e6 / clock_mhz / 2))
+        self.regs = ControlRegisters(regmap)
+        self.accesses: list[RegisterAccess] = []
+        self.starts = 0
+        self._interrupt = interrupt
+        self._cycle = 0
+        self._run: _Run | None = None
+        self._specs = {b.name: b for b in kernel.buffers}
+        self.memory = DeviceMemory(ram_base, ram_bytes, clock=lambda: self.cycles)
+        self.device = SimDevice(self)
+
+    # -- time
+    @property
+    def cycles(self) -> int:
+        """Kernel clock cycles since the board was made."""
+        return self._cycle
+
+    @property
+    def sim_seconds(self) -> float:
+        return self._cycle * self.period_ps * 1e-12
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` of simulated time pass (whole cycles, at least one)."""
+        if seconds > 0:
+            self.wait_cycles(max(1, math.ceil(seconds * 1e12 / self.period_ps)))
+
+    def wait_cycles(self, n: int) -> None:
+        if n > 0:
+            self._advance(n)
+
+    # -- interrupt
+    @property
+    def has_interrupt(self) -> bool:
+        return self._interrupt
+
+    @property
+    def interrupt_level(self) -> int:
+        return int(self._interrupt and self.regs.interrupt)
+
+    def wait_interrupt(self, timeout: float) -> bool:
+        """Until ``interrupt`` is high (the run finishing first), or ``timeout`` seconds."""
+        end = self._cycle + max(1, math.ceil(timeout * 1e12 / self.period_ps))
+        if not self.interrupt_level and self._run is not None and self._run.done_at <= end:
+            self._advance(max(0, self._run.done_at - self._cycle))
+        if not self.interrupt_level:
+            self._advance(max(0, end - self._cycle))
+        return bool(self.interrupt_level)
+
+    # -- control port (SimDevice's REGISTER_RW)
+    def read_control(self, address: int, length: int) -> bytes:
+        """One 32-bit read of the register file (``access_cycles`` pass first)."""
+        offset = self._word_offset(address, length)
+        self._advance(self.access_cycles)
+        value = self.regs.read(offset)
+        self.accesses.append(RegisterAccess("read", offset, value, self._cycle))
+        return value.to_bytes(4, "little")
+
+    def write_control(self, address: int, data: bytes) -> None:
+        """One 32-bit write of the register file; ``ap_start`` starts the kernel."""
+        offset = self._word_offset(address, len(data))
+        self._advance(self.access_cycles)
+        value = int.from_bytes(data, "little")
+        self.accesses.append(RegisterAccess("write", offset, value, self._cycle))
+        if self.regs.write(offset, value):
+            self._start()
+
+    # -- the kernel
+    def _start(self) -> None:
+        try:
+            values, places = self._read_arguments()
+            self.regs.running = True
+            outputs = self.kernel.compute(values)
+            writes = self._outputs(outputs, places)
+            cycles = self.kernel.cycles(values) if callable(self.kernel.cycles) \
+                else self.kernel.cycles
+        except BaseException:
+            self.regs.running = self.regs.ap_start = False  # the kernel did not start
+            raise
+        self.starts += 1
+        self._run = _Run(self._cycle + max(1, math.ceil(cycles)), writes)
+
+    def _read_arguments(self) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Every argument as raw int64 (pointers: their elements), after every pointer
+        check; and each pointer's address."""
+        values, places = {}, {}
+        for arg in self.regmap.args:
+            value = self.regs.arg_value(arg)
+            if arg.kind == "scalar":
+                values[arg.name] = np.array([value], np.int64)
+                continue
+            spec = self._specs[arg.name]
+            self._check_pointer(spec, value)
+            places[arg.name] = value
+        for name, address in places.items():  # read only once every pointer passed
+            spec = self._specs[name]
+            raw = self.memory._bytes.read(address, spec.nbytes)
+            values[name] = np.frombuffer(raw, spec.dtype).astype(np.int64)
+        return values, places
+
+    def _check_pointer(self, spec: BufferArg, address: int) -> None:
+        need = spec.nbytes
+        where = (f"{self.regmap.kernel}: argument {spec.name} = {address:#x} ({spec.count} "
+                 f"elements of {np.dtype(spec.dtype).itemsize} bytes = {need} bytes)")
+        region = next((r for r in self.memory.regions
+                       if r.address <= address < r.address + r.nbytes), None)
+        if region is not None and address + need <= region.address + region.nbytes:
+            return
+        if region is None:
+            inside = self.memory.base <= address < self.memory.base + self.memory.size
+            reason = "points outside every live buffer" if inside else (
+                f"points outside device memory [{self.memory.base:#x}, "
+                f"{self.memory.base + self.memory.size:#x})")
+        else:
+            reason = (f"runs past the end of the {region.nbytes}-byte buffer at "
+                      f"{region.address:#x}: {region.address + region.nbytes - address} bytes "
+                      "from the pointer on")
+        op = "read" if spec.direction != "out" else "write"
+        self.memory.faults.append(MemoryFault(op, address, need, self._cycle, reason))
+        raise SimBoardError(f"{where} {reason}; the kernel was not started (allowed: a "
+                            f"pointer with {need} bytes of one live buffer from it on)")
+
+    def _outputs(self, outputs: Mapping, places: dict[str, int]) -> list:
+        writes = []
+        for name, values in outputs.items():
+            spec = self._specs.get(name)
+            if spec is None or spec.direction == "in":
+                allowed = [b.name for b in self.kernel.buffers if b.direction != "in"]
+                raise SimBoardError(f"{self.regmap.kernel}: the kernel function returned "
+                                    f"{name!r}; allowed: the buffers it writes, {allowed}")
+            arr = np.asarray(values).ravel()
+            info = np.iinfo(spec.dtype)
+            if arr.size != spec.count or arr.dtype.kind not in "iu" or (
+                    arr.size and (arr.min() < info.min or arr.max() > info.max)):
+                raise SimBoardError(f"{self.regmap.kernel}: the kernel function returned "
+                                    f"{arr.size} values of {arr.dtype} for {name}; allowed: "
+                                    f"{spec.count} integers {info.min} to {info.max} "
+                                    f"({spec.dtype})")
+            writes.append((name, places[name], arr.astype(spec.dtype).tobytes()))
+        return writes
+
+    def _advance(self, n: int) -> None:
+        self._cycle += n
+        run = self._run
+        if run is not None and self._cycle >= run.done_at:
+            self._run = None
+            for name, address, data in run.writes:
+                if self.memory.region_of(address, len(data)) is None:  # freed meanwhile
+                    self.memory.faults.append(MemoryFault(
+                        "write", address, len(data), run.done_at,
+                        f"argument {name}: the buffer was freed while the kernel ran"))
+                    continue
+                self.memory._bytes.write(address, data)
+            self.regs.finish()
+            if self.regs.ap_start:  # auto_restart
+                self._start()
+        if self.max_cycles is not None and self._cycle > self.max_cycles:
+            raise SimBoardError(f"the simulation ran {self._cycle} cycles, more than "
+                                f"max_cycles = {self.max_cycles}")
+
+    def _word_offset(self, address: int, length: int) -> int:
+        offset = self._ctrl_offset(address, length)
+        if length != 4 or offset % 4:
+            raise SimBoardError(f"register access of {length} bytes at {address:#x}; allowed: "
+                                "one aligned 32-bit word")
         return offset
 
 
