@@ -34,9 +34,11 @@ import operator
 import numpy as np
 import pynq
 
-from sparseforge.errors import ConfigError
+from sparseforge.errors import ConfigError, SparseforgeError
 from sparseforge.families.edgemoe.config import EdgeMoEConfig
 from sparseforge.families.edgemoe.contract import (
+    STATUS,
+    STATUS_CODES,
     TopArg,
     element_bits,
     pack_params,
@@ -47,7 +49,7 @@ from sparseforge.families.edgemoe.numerics import Numerics
 
 from .kernel import DriverError, KernelDriver
 
-__all__ = ["ALIGN_BYTES", "EdgeMoEDriver", "element_dtype"]
+__all__ = ["ALIGN_BYTES", "EdgeMoEDriver", "KernelStatusError", "element_dtype"]
 
 #: Alignment of every buffer the kernel gets, in bytes: whole 512-bit AXI words, the
 #: most any ``axi_bits`` choice reads per beat (``pynq.allocate`` gives page-aligned
@@ -75,6 +77,20 @@ def element_dtype(cfg: EdgeMoEConfig, role: str) -> np.dtype:
     bits = element_bits(cfg, role)
     signed = role not in ("pixel", "uint32") and getattr(Numerics.of(cfg), role).signed
     return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+
+
+class KernelStatusError(SparseforgeError, RuntimeError):
+    """The kernel returned a STATUS other than OK (its ``ap_return``).
+
+    Attributes
+    ----------
+    status : int
+        See :data:`~sparseforge.families.edgemoe.contract.STATUS_CODES`.
+    """
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class EdgeMoEDriver(KernelDriver):
@@ -230,6 +246,12 @@ class EdgeMoEDriver(KernelDriver):
             self.run(timeout=timeout, poll_interval=poll_interval, interrupt=interrupt,
                      sync=False, **args)
             self.last_seconds = self.io.now() - t0
+            status = self.read_reg("STATUS")
+            if status != STATUS["OK"]:
+                text = next((c.message for c in STATUS_CODES if c.code == status),
+                            "an unknown status code")
+                raise KernelStatusError(f"{cfg.name} returned STATUS {status} on image {i}: "
+                                        f"{text}", status)
             self.io.sync_from_device(features)
             rows = np.asarray(features[:cfg.tokens * self._features_width])
             out[i] = rows.reshape(cfg.tokens, -1)[:, :cfg.dim]
@@ -281,7 +303,7 @@ class EdgeMoEDriver(KernelDriver):
         if not 0 <= value < self.tasks:
             raise DriverError(f"task = {value} is out of range; allowed: 0 to "
                               f"{self.tasks - 1} (the kernel's tasks = {self.tasks}; the "
-                              f"hardware would take task_id % {self.tasks})")
+                              f"hardware would refuse it with STATUS BAD_TASK)")
         return value
 
     def _check_raw(self, w) -> None:

@@ -8,7 +8,12 @@ and loops only.  The same config gives byte-identical files.
 from __future__ import annotations
 
 from sparseforge.families.edgemoe.config import EdgeMoEConfig
-from sparseforge.families.edgemoe.contract import max_features, param_layout, top_args
+from sparseforge.families.edgemoe.contract import (
+    STATUS_CODES,
+    max_features,
+    param_layout,
+    top_args,
+)
 from sparseforge.families.edgemoe.numerics import EXP_TABLE_LOG2, Numerics
 from sparseforge.families.edgemoe.schedule import attention_blocks, linear_calls, tiles
 from sparseforge.hwgen.hls import CppComment, HlsDesign
@@ -84,6 +89,7 @@ def design_context(cfg: EdgeMoEConfig) -> dict:
         "written_buffers": [a.name for a in top_args(cfg)
                             if a.kind == "pointer" and a.direction != "in"],
         "axi_bits": cfg.axi_bits,
+        "status_codes": [(f"STATUS_{c.name}", c.code) for c in STATUS_CODES],
         "weight_storage": cfg.weight_storage,
         # BRAM: one bank per multiplier; UltraRAM: a tile row of inputs in one wide word
         "weight_inputs_pragma": ("ARRAY_PARTITION" if cfg.weight_storage == "bram"

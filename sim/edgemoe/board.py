@@ -59,8 +59,10 @@ def edgemoe_kernel(cfg: EdgeMoEConfig, build_dir: Path | str | None = None, *,
 
         def compute(values: dict) -> dict:
             result = csim.top(values)
-            return {name[:-len("_after")]: value for name, value in result.outputs.items()
-                    if name.endswith("_after")}
+            out = {name[:-len("_after")]: value for name, value in result.outputs.items()
+                   if name.endswith("_after")}
+            out["STATUS"] = result["status"]  # ap_return
+            return out
 
     if cycles is None:
         from .perf import latency

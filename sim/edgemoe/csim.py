@@ -78,9 +78,11 @@ class EdgeMoECsim:
 
     def top(self, buffers: dict[str, np.ndarray]) -> csim.CsimResult:
         """Call the top function on raw buffers (:func:`top_inputs`); the result holds
-        ``<name>_after`` for every buffer the kernel writes."""
+        ``<name>_after`` for every buffer the kernel writes and ``status`` (its return
+        value, :data:`~sparseforge.families.edgemoe.contract.STATUS_CODES`)."""
         outputs = {f"{a.name}_after": (_I64, a.count) for a in top_args(self.cfg)
                    if a.kind == "pointer" and a.direction != "in"}
+        outputs["status"] = (_I64, 1)
         return self.run("top", buffers, outputs)
 
     def forward(self, image: np.ndarray, w: ModelWeights, task: int) -> csim.CsimResult:

@@ -639,7 +639,9 @@ class FunctionKernel:
     elements read from device memory in their ``dtype`` (sign- or zero-extended), for a
     scalar its register value as a one-element array (two's complement for signed C
     types).  ``compute`` returns ``{pointer name: values}`` for the buffers it writes;
-    they reach device memory, in their ``dtype``, at ``ap_done``.
+    they reach device memory, in their ``dtype``, at ``ap_done``; an entry named after a
+    read-only register of the map (an HLS function's ``ap_return``, e.g. ``STATUS``)
+    sets that register at ``ap_done``.
 
     Attributes
     ----------
@@ -926,7 +928,13 @@ class FunctionBoard(_Board):
 
     def _outputs(self, outputs: Mapping, places: dict[str, int]) -> list:
         writes = []
+        returned = {r.name: r.offset for r in self.regmap.registers if r.access == "ro"}
         for name, values in outputs.items():
+            if name in returned:  # the function's return value (ap_return) or a status
+                value = int(np.asarray(values).ravel()[0])
+                writes.append((f"register {name}", -1 - returned[name],
+                               (value & 0xFFFF_FFFF).to_bytes(4, "little")))
+                continue
             spec = self._specs.get(name)
             if spec is None or spec.direction == "in":
                 allowed = [b.name for b in self.kernel.buffers if b.direction != "in"]
@@ -949,6 +957,9 @@ class FunctionBoard(_Board):
         if run is not None and self._cycle >= run.done_at:
             self._run = None
             for name, address, data in run.writes:
+                if address < 0:  # a read-only register (offset -1 - address)
+                    self.regs.words[-1 - address] = int.from_bytes(data, "little")
+                    continue
                 if self.memory.region_of(address, len(data)) is None:  # freed meanwhile
                     self.memory.faults.append(MemoryFault(
                         "write", address, len(data), run.done_at,

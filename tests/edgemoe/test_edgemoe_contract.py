@@ -36,6 +36,8 @@ PUBLIC = [("num_images", "scalar", 0x10), ("reload", "scalar", 0x18), ("images",
 
 def test_offset_rule_reproduces_a_vitis_built_top_function():
     assert vitis_offsets([k for _, k, _ in PUBLIC]) == [o for _, _, o in PUBLIC]
+    # a function with a return value: ap_return at 0x10, the arguments 8 bytes later
+    assert vitis_offsets(["pointer", "scalar"], returns=True) == [0x18, 0x24]
     with pytest.raises(ValueError, match="kind"):
         vitis_offsets(["array"])
 
@@ -46,8 +48,10 @@ def test_register_map_follows_the_top_function():
     names = [a.name for a in rmap.args]
     assert names == [a.name for a in top_args(cfg)]
     assert names[7:10] == ["weights_0", "weights_1", "weights_2"]
-    assert rmap.arg("image").offset == 0x10 and rmap.arg("features").offset == 0x1C
-    assert rmap.arg("task_id").bits == 32 and rmap.arg("task_id").offset == 0x10 + 13 * 12
+    # the top function returns STATUS (ap_return at 0x10): arguments from 0x18
+    assert rmap.register("STATUS").offset == 0x10 and rmap.register("STATUS").access == "ro"
+    assert rmap.arg("image").offset == 0x18 and rmap.arg("features").offset == 0x24
+    assert rmap.arg("task_id").bits == 32 and rmap.arg("task_id").offset == 0x18 + 13 * 12
     assert {m["port"] for m in rmap.masters} == {"m_axi_act", "m_axi_w0", "m_axi_w1",
                                                  "m_axi_w2"}
     assert rmap.arg("weights_2").port == "m_axi_w2"
@@ -59,7 +63,8 @@ def test_rendered_top_signature_has_the_contract_order():
         files = render_design(cfg)
         top = files["edgemoe_top.cpp"]
         model = files["edgemoe_model.h"]
-        sig = re.search(r'extern "C" void edgemoe_vit\((.*?)\)\s*\{', top, re.S).group(1)
+        sig = re.search(r'extern "C" unsigned int edgemoe_vit\((.*?)\)\s*\{', top,
+                        re.S).group(1)
         ports_decl = re.search(r"#define EM_WEIGHT_PORTS (.*)", model).group(1)
         sig = sig.replace("EM_WEIGHT_PORTS", ports_decl)
         params = [re.findall(r"(\w+)(?:\[[^\]]*\])*$", p.strip())[0] for p in sig.split(",")]

@@ -116,7 +116,8 @@ def test_weights_load_once_and_every_register_is_written_before_ap_start(stand_i
     assert len(regions) == 11
     images = _images(2)
     rmap = register_map(CFG)
-    arg_words = {w["offset"]: w["name"] for w in rmap.words() if w["offset"] not in CTRL_OFFSETS}
+    registers = {r.offset for r in rmap.registers}  # ap_ctrl_hs and STATUS
+    arg_words = {w["offset"]: w["name"] for w in rmap.words() if w["offset"] not in registers}
     for task in (1, 0, 1):
         first = len(board.accesses)
         out = drv.infer(images, task)
@@ -170,7 +171,7 @@ def test_one_image_gives_tokens_by_dim_and_to_float_uses_the_act_format(stand_in
     (lambda d: d.infer(-np.ones((2, 3, 32, 64), np.int16), 0), r"= -1 is out of range"),
     (lambda d: d.infer(_images(1), 2),
      r"task = 2 is out of range; allowed: 0 to 1 \(the kernel's tasks = 2; the hardware "
-     r"would take task_id % 2\)"),
+     r"would refuse it with STATUS BAD_TASK\)"),
     (lambda d: d.infer(_images(1), -1), r"task = -1 is out of range; allowed: 0 to 1"),
     (lambda d: d.infer(_images(1), 1.0), r"task = 1.0 \(float\); allowed: an integer 0 to 1"),
     (lambda d: d.infer(_images(1), True), r"task = True \(bool\)"),
@@ -370,3 +371,35 @@ def test_new_weights_reuse_the_buffers_and_change_the_features(csim_board):
     assert {k: v.device_address for k, v in drv.buffers.items()} == kept
     assert np.array_equal(second[0], Golden(CFG).forward(images[0], raw, 1))
     assert not np.array_equal(first, second)
+
+
+@pytest.mark.slow
+def test_the_kernel_refuses_a_task_it_does_not_have(csim_board):
+    """Past the driver's check (registers written directly): the top function returns
+    STATUS BAD_TASK without computing, and the driver reports a STATUS that is not OK."""
+    from sparseforge.families.edgemoe.contract import STATUS
+    from sparseforge.host.edgemoe import KernelStatusError
+
+    board = csim_board
+    drv = board.driver()
+    drv.load_weights(_weights(3))
+    feats = drv.buffers["features"]
+    feats[:] = 7
+    drv.io.sync_to_device(feats)
+    args = drv._arguments(0)
+    args["task_id"] = CFG.tasks  # one past the last task
+    drv.run(sync=False, **args)
+    assert drv.read_reg("STATUS") == STATUS["BAD_TASK"]
+    drv.io.sync_from_device(feats)
+    assert (np.asarray(feats) == 7).all()  # nothing written
+    drv.infer(_images(1), 0)  # a good run afterwards: STATUS OK again
+    assert drv.read_reg("STATUS") == STATUS["OK"]
+    board.regs.words[register_map(CFG).register("STATUS").offset] = STATUS["BAD_TASK"]
+    orig = board.kernel.compute
+    object.__setattr__(board.kernel, "compute",
+                       lambda values: {**orig(values), "STATUS": STATUS["BAD_TASK"]})
+    try:
+        with pytest.raises(KernelStatusError, match="STATUS 1 on image 0: task_id"):
+            drv.infer(_images(1), 0)
+    finally:
+        object.__setattr__(board.kernel, "compute", orig)

@@ -7,8 +7,10 @@ defined here once:
 * :func:`top_args`: the top function's arguments in order: pointers with their
   ``m_axi`` bundle, element type and element count; the scalar ``task_id``;
 * :func:`vitis_offsets`: where Vitis HLS places them on the ``s_axilite`` control
-  slave (:data:`FIRST_ARG_OFFSET`, then 8 bytes per 32-bit scalar and 12 per 64-bit
-  pointer: two data words and a reserved one), hence :func:`register_map`;
+  slave (the top function's return value, ``ap_return`` = STATUS of
+  :data:`STATUS_CODES`, at :data:`FIRST_ARG_OFFSET`, then 8 bytes per 32-bit scalar
+  and 12 per 64-bit pointer: two data words and a reserved one), hence
+  :func:`register_map`;
 * :func:`param_layout`: where each weight tensor lives in the four parameter buffers
   (``weights``, ``biases``, ``norms``, ``pos_embed``), and :func:`pack_params`, which
   fills them from raw weights (raw integers, little-endian, in each element's width).
@@ -26,12 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparseforge.errors import ConfigError
-from sparseforge.regmap import Arg, RegisterMap, ap_ctrl_registers
+from sparseforge.regmap import Arg, Register, RegisterMap, ap_ctrl_registers
 
 from .config import EdgeMoEConfig
 from .numerics import Numerics
 
-__all__ = ["ALIGN_ELEMENTS", "FIRST_ARG_OFFSET", "PARAM_BUFFERS", "TopArg", "element_bits",
+__all__ = ["ALIGN_ELEMENTS", "FIRST_ARG_OFFSET", "PARAM_BUFFERS", "STATUS", "STATUS_CODES",
+           "StatusCode", "TopArg", "element_bits",
            "max_features", "pack_params", "param_layout", "register_map", "top_args",
            "vitis_offsets"]
 
@@ -160,20 +163,43 @@ def top_args(cfg: EdgeMoEConfig) -> list[TopArg]:
     return args
 
 
-def vitis_offsets(kinds: Sequence[str]) -> list[int]:
+def vitis_offsets(kinds: Sequence[str], returns: bool = False) -> list[int]:
     """``s_axilite`` offsets Vitis HLS gives arguments of these kinds, in order.
 
     The rule (as the public Edge-MoE bitstream's hardware handoff shows it): the first
     argument at 0x10; a scalar of up to 32 bits takes 8 bytes (its data word and a
-    reserved one), a 64-bit pointer 12 bytes (two data words, one reserved).
+    reserved one), a 64-bit pointer 12 bytes (two data words, one reserved).  A
+    function that returns a 32-bit value (``returns``) has ``ap_return`` at 0x10 and
+    its first argument at 0x18.
     """
-    out, off = [], FIRST_ARG_OFFSET
+    out, off = [], FIRST_ARG_OFFSET + (8 if returns else 0)
     for kind in kinds:
         if kind not in ("scalar", "pointer"):
             raise ValueError(f"kind = {kind!r}; allowed: scalar, pointer")
         out.append(off)
         off += 8 if kind == "scalar" else 12
     return out
+
+
+@dataclass(frozen=True)
+class StatusCode:
+    """One value of the STATUS register (the top function's return value)."""
+
+    code: int
+    name: str
+    message: str
+
+
+#: What the top function returns (``ap_return``, register STATUS): the one table the
+#: template, the register map, the C header and the driver read.
+STATUS_CODES = (
+    StatusCode(0, "OK", "the image was processed"),
+    StatusCode(1, "BAD_TASK", "task_id is not below the number of tasks; nothing was "
+               "computed or written"),
+)
+
+#: STATUS code by name.
+STATUS = {c.name: c.code for c in STATUS_CODES}
 
 
 _C_TYPES: dict[str, Callable[[TopArg], str]] = {
@@ -185,7 +211,7 @@ _C_TYPES: dict[str, Callable[[TopArg], str]] = {
 def register_map(cfg: EdgeMoEConfig) -> RegisterMap:
     """The kernel's register map: ``ap_ctrl_hs`` and the arguments at Vitis' offsets."""
     targs = top_args(cfg)
-    offsets = vitis_offsets([a.kind for a in targs])
+    offsets = vitis_offsets([a.kind for a in targs], returns=True)
     args = tuple(Arg(a.name, i, off, 64 if a.kind == "pointer" else 32, a.kind,
                      _C_TYPES[a.kind](a), a.doc,
                      f"m_axi_{a.bundle}" if a.bundle else None)
@@ -193,7 +219,11 @@ def register_map(cfg: EdgeMoEConfig) -> RegisterMap:
     bundles = sorted({a.bundle for a in targs if a.bundle})
     end = offsets[-1] + (8 if targs[-1].kind == "scalar" else 12)
     addr_bits = max(7, (end - 1).bit_length())
-    return RegisterMap(cfg.name, "edgemoe", cfg.to_dict(), tuple(ap_ctrl_registers()), args,
+    status = Register("STATUS", FIRST_ARG_OFFSET, "ro", "the top function's return value "
+                      "(ap_return) of the last run", values=tuple(
+                          (c.name, c.code, c.message) for c in STATUS_CODES))
+    return RegisterMap(cfg.name, "edgemoe", cfg.to_dict(), (*ap_ctrl_registers(), status),
+                       args,
                        tuple({"port": f"m_axi_{b}", "data_bits": cfg.axi_bits, "addr_bits": 64}
                              for b in bundles), addr_bits)
 
