@@ -147,8 +147,9 @@ def test_makefile_targets(projects):
         assert re.search(rf"^{target}:", make, re.M), target
     assert ("$(PYTHON) -m sparseforge.sim.edgemoe.csim_data write config.json "
             "build/csim_data") in make
-    assert "SF_HLS_STEPS=csim $(VITIS_HLS) -f run_hls.tcl" in make
-    assert 'SF_HLS_STEPS="csynth export" $(VITIS_HLS) -f run_hls.tcl' in make
+    assert "HLS ?= vitis_hls -f" in make
+    assert "SF_HLS_STEPS=csim $(HLS) run_hls.tcl" in make
+    assert 'SF_HLS_STEPS="csynth export" $(HLS) run_hls.tcl' in make
     assert "IP := build/hls/edgemoe_vit/solution1/impl/ip/component.xml" in make
     assert re.search(r"^\$\(BIT\): vivado/build_bd.tcl \$\(IP\)$", make, re.M)
     assert "-source vivado/build_bd.tcl" in make
