@@ -35,7 +35,8 @@ from .emit import (
     project_kind,
 )
 
-__all__ = ["CSIM_DATA_DIR", "HLS_SOLUTION", "emit_hls_project", "hls_ip_dir"]
+__all__ = ["CSIM_DATA_DIR", "CSIM_DATA_MANIFEST", "HLS_SOLUTION", "emit_hls_project",
+           "hls_ip_dir"]
 
 #: Vitis HLS' solution of every emitted project.
 HLS_SOLUTION = "solution1"

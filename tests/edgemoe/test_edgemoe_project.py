@@ -286,6 +286,21 @@ def test_emit_hls_project_validates_its_inputs(change, words):
         assert word in str(err.value)
 
 
+def test_board_file_text_cannot_inject_tcl(tmp_path):
+    text = (Path(get_board("zcu102").path).read_text()
+            .replace('display_name = "Zynq UltraScale+ MPSoC ZCU102 Evaluation Kit"',
+                     'display_name = "Evil \\\\\\nputs pwned {"'))
+    (tmp_path / "zcu102.toml").write_text(text)
+    assert "\\\nputs" in get_board(str(tmp_path / "zcu102.toml")).display_name
+    folder = _generate(tmp_path / "p", str(tmp_path / "zcu102.toml"))
+    assert "# for Evil / puts pwned ( (" in (folder / "run_hls.tcl").read_text()
+    for rel, raw in _files(folder).items():
+        assert not re.search(rb"^puts pwned", raw, re.M), rel
+        if rel.endswith(".tcl"):
+            assert check_tcl(raw.decode(), rel) == [], rel
+    assert check_hls_project(folder, get_board(str(tmp_path / "zcu102.toml")), 300.0) == []
+
+
 # --------------------------------------------------------------------------- the checks
 
 
