@@ -7,6 +7,8 @@
 >>> sorted(files)[:3]
 ['Makefile', 'README.md', 'include/sat_kernel_regs.h']
 
+An HLS design (Vitis HLS exports the IP; Zynq boards): :func:`emit_hls_project`.
+
 Structural checks without vendor tools: :mod:`sparseforge.hwgen.project.checks`.
 Design note: ``docs/projects.md``.
 """
@@ -23,9 +25,11 @@ from .emit import (
     supported_boards,
     tcl_word,
 )
+from .hls_project import emit_hls_project, hls_ip_dir
 from .notebook import code_cells, notebook_json
 from .ports import Port, kernel_ports, stub_verilog
 
-__all__ = ["MemoryTarget", "Port", "code_cells", "emit_project", "emit_project_dir",
-           "kernel_ports", "memory_targets", "notebook_json", "overlay_ip_name", "plain_line",
-           "project_kind", "render_template", "stub_verilog", "supported_boards", "tcl_word"]
+__all__ = ["MemoryTarget", "Port", "code_cells", "emit_hls_project", "emit_project",
+           "emit_project_dir", "hls_ip_dir", "kernel_ports", "memory_targets", "notebook_json",
+           "overlay_ip_name", "plain_line", "project_kind", "render_template", "stub_verilog",
+           "supported_boards", "tcl_word"]

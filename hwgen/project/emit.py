@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sparseforge.board_registry import Board, all_boards, get_board
 from sparseforge.errors import ConfigError
+from sparseforge.names import check_identifier
 from sparseforge.output_dir import atomic_output_dir, check_output_dir
 from sparseforge.project_memory import MemoryTarget, memory_targets
 from sparseforge.regmap import SCHEMA, RegisterMap
@@ -324,22 +325,41 @@ def _ps_port(board: Board, role: str, name: str, table: dict, width: int) -> _Ps
     return _PsPort(name, use, width_key, aclk, min(width, known[name].max_width_bits))
 
 
+@dataclass(frozen=True)
+class _MemPath:
+    """One SmartConnect of the block design: the masters it takes, the PS port it feeds."""
+
+    smc: str
+    slave: _PsPort
+    masters: tuple[str, ...]
+
+
 def _zynq_context(rmap: RegisterMap, board: Board, clock_mhz: float | None,
-                  ps_master: str | None, ps_slave: str | None) -> dict:
+                  ps_master: str | None, ps_slave: str | None, dedicated: bool = False,
+                  ip_repo: tuple[str, ...] = ("ip",)) -> dict:
     clock = _check_clock(board.clocks.default_mhz if clock_mhz is None else clock_mhz)
     board_part = _check_safe(f"board {board.name} device.board_part", board.device.board_part,
                              _SAFE_VLNV_PART, "letters, digits, '_', '.', ':', '-'")
-    widest = max(m["data_bits"] for m in rmap.masters)
     master = _ps_port(board, "ps_master", ps_master or DEFAULT_PS_MASTER, PS_MASTERS, 32)
-    # memory_targets is the one place that says where the masters go (default HP0)
-    slave = _ps_port(board, "ps_slave", memory_targets(rmap, board, ps_slave=ps_slave)[0].target,
-                     PS_SLAVES, widest)
+    # memory_targets is the one place that says where the masters go (default: all on
+    # HP0; dedicated: one port each)
+    targets = memory_targets(rmap, board, ps_slave=ps_slave, dedicated=dedicated)
+    widths = {m["port"]: m["data_bits"] for m in rmap.masters}
+    groups: dict[str, list[str]] = {}
+    for t in targets:
+        groups.setdefault(t.target, []).append(t.port)
+    paths = [_MemPath("mem_smc" if len(groups) == 1 else f"mem_smc_{i}",
+                      _ps_port(board, "ps_slave", port, PS_SLAVES,
+                               max(widths[m] for m in masters)), tuple(masters))
+             for i, (port, masters) in enumerate(groups.items())]
+    for part in ip_repo:
+        check_identifier("IP repository folder", part)
     return {
         "kind": "zynq", "clock_mhz": _number(clock), "board_part": board_part,
         "board_glob": f"*:{board_part.split(':')[1]}:*" if board_part.count(":") == 3 else "",
-        "ps_master": master, "ps_slave": slave,
+        "ps_master": master, "mem_paths": paths,
         "unused_ps_masters": [v[0] for k, v in PS_MASTERS.items() if k != master.name],
-        "cell": _ip_name(rmap, "zynq"), "sdx_kernel": False,
+        "cell": _ip_name(rmap, "zynq"), "sdx_kernel": False, "ip_repo": list(ip_repo),
     }
 
 

@@ -18,7 +18,7 @@ from sparseforge.families.edgemoe import report as edgemoe_report
 from sparseforge.families.edgemoe.config import EdgeMoEConfig
 from sparseforge.output_dir import atomic_output_dir
 
-__all__ = ["BOARDS", "FAMILY"]
+__all__ = ["BOARDS", "CSIM_DATA", "DRIVER", "FAMILY", "project_files"]
 
 #: The boards the Edge-MoE design targets (Zynq UltraScale+, PS DDR).
 BOARDS = ("zcu102", "zcu104", "kv260")
@@ -39,23 +39,91 @@ def _fits(cfg: EdgeMoEConfig, board):
     return check_fits(cfg, board)
 
 
-def generate(cfg: EdgeMoEConfig, board, args) -> dict:
-    """The design's HLS C++ and its C-sim testbench, into --out (``src/``, ``tb/``)."""
+#: The kernel's PYNQ driver, named in the project's README and notebook.
+DRIVER = "sparseforge.host.edgemoe:EdgeMoEDriver"
+#: The module that writes and checks the project's C-simulation data.
+CSIM_DATA = "sparseforge.sim.edgemoe.csim_data"
+
+
+def _check_ports(cfg: EdgeMoEConfig, board) -> None:
+    """Every ``m_axi`` bundle (act, w0 .. w{weight_ports-1}) needs a PS slave port."""
+    from sparseforge.project_memory import dedicated_ps_slaves
+
+    ports = dedicated_ps_slaves(board)
+    masters = 1 + cfg.weight_ports
+    if masters > len(ports):
+        raise ConfigError(f"weight_ports = {cfg.weight_ports}: the design has {masters} AXI4 "
+                          f"masters (act and w0 to w{cfg.weight_ports - 1}), one PS slave "
+                          f"port each; board {board.name!r} has {len(ports)} "
+                          f"({', '.join(ports) or 'none'}); allowed: weight_ports = 1 to "
+                          f"{len(ports) - 1}")
+
+
+def project_files(cfg: EdgeMoEConfig, board) -> dict[str, str]:
+    """Every file of ``sparseforge generate edgemoe`` for ``board`` (path -> text).
+
+    The HLS C++ (``src/``) and its C-sim testbench (``tb/``) in a Vitis HLS + Vivado
+    project (:func:`sparseforge.hwgen.project.emit_hls_project`: ``run_hls.tcl``,
+    ``vivado/build_bd.tcl``, ``Makefile``, ``regmap.json``, the C header, README), a
+    PYNQ notebook in ``host/`` and ``config.json``.
+    """
+    from sparseforge.families.edgemoe.contract import register_map
     from sparseforge.hwgen.edgemoe.design import HEADERS, render_design
     from sparseforge.hwgen.hls import common_headers
+    from sparseforge.hwgen.project import (
+        emit_hls_project,
+        notebook_json,
+        overlay_ip_name,
+        plain_line,
+        render_template,
+    )
+    from sparseforge.sim.edgemoe.csim_data import data_bytes
 
+    _check_ports(cfg, board)
+    rmap = register_map(cfg)
+    rendered = render_design(cfg, testbench=True)
+    common = common_headers()
+    # sf_csim_io.h is part of the design (SF_TRIP, empty under synthesis); our
+    # hls_stream.h stands in for Vitis HLS' own in g++ builds only.
+    sources = {n: t for n, t in rendered.items() if n in HEADERS}
+    sources["sf_csim_io.h"] = common["sf_csim_io.h"]
+    testbench = {n: t for n, t in rendered.items() if n not in HEADERS}
+    clock = f"{cfg.clock_mhz:g}"
+    script = render_template("notebook/edgemoe_infer.py.j2", kernel=rmap.kernel,
+                             title=plain_line(board.display_name),
+                             ip=overlay_ip_name(rmap, board), clock_mhz=clock)
+    try:
+        notebook = notebook_json(script)
+    except ValueError as exc:
+        raise ConfigError(f"board {board.name}: the notebook cannot be emitted: {exc}") from None
+    notes = [f"make csim-data writes {data_bytes(cfg) / 1e6:.1f} MB to build/csim_data (every "
+             "buffer of the top function as int64, as the testbench reads it; the weights "
+             f"once per weight port, {cfg.weight_ports}): too much to ship with the project, "
+             "so it is written on demand.",
+             "The C simulation of the whole model (make csim) runs one forward pass for "
+             "task 0 and compares the features bit for bit with the golden model."]
+    files = emit_hls_project(rmap, board, sources, testbench, cfg.clock_mhz,
+                             csim_args=["top"], csim_data=CSIM_DATA,
+                             gxx_headers={"hls_stream.h": common["hls_stream.h"]},
+                             driver=DRIVER,
+                             host_files={f"{rmap.kernel}_infer.ipynb": notebook},
+                             readme_notes=notes)
+    files["config.json"] = json.dumps({"design": "edgemoe", "board": board.name,
+                                       "config": cfg.to_dict()}, indent=2,
+                                      sort_keys=True) + "\n"
+    return dict(sorted(files.items()))
+
+
+def generate(cfg: EdgeMoEConfig, board, args) -> dict:
+    """The design's Vitis HLS + Vivado project, checked, into --out (see
+    :func:`project_files`); nothing is written if the design does not fit the board."""
     board = _board(board, "generate")
     if not args.out:
         raise ConfigError("sparseforge generate edgemoe needs --out DIR")
     res = _fits(cfg, board)
-    rendered = render_design(cfg, testbench=True)
-    files = {(f"src/{n}" if n in HEADERS else f"tb/{n}"): t for n, t in rendered.items()}
-    files.update({f"tb/{n}": t for n, t in common_headers().items()})
-    files["config.json"] = json.dumps({"design": "edgemoe", "board": board.name,
-                                       "config": cfg.to_dict()}, indent=2,
-                                      sort_keys=True) + "\n"
+    files = project_files(cfg, board)
     with atomic_output_dir(Path(args.out), force=getattr(args, "force", False)) as folder:
-        for rel, text in sorted(files.items()):
+        for rel, text in files.items():
             path = folder / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(text.encode("utf-8"))
@@ -63,8 +131,9 @@ def generate(cfg: EdgeMoEConfig, board, args) -> dict:
             "bram36": res.bram36, "uram": res.uram,
             "text": f"{cfg.name} for {board.name}: {res.dsp} DSP48E2, {res.bram36} BRAM36, "
                     f"{res.uram} URAM (estimated)\nwrote {len(files)} files to {args.out}: "
-                    "HLS C++ in src/, the C-sim testbench in tb/ (the Vitis HLS project and "
-                    "the Vivado block design are not emitted yet)"}
+                    "HLS C++ in src/, the C-sim testbench in tb/, run_hls.tcl (Vitis HLS), "
+                    "vivado/build_bd.tcl, Makefile (make csim-data, csim, ip, bitstream), "
+                    "regmap.json, include/, host/ notebook; checked structurally, not built"}
 
 
 def verify(cfg: EdgeMoEConfig, board, args) -> dict:
