@@ -370,7 +370,7 @@ puts DONE
 _PRAGMA_MAXI = re.compile(r"#pragma\s+HLS\s+INTERFACE\s+m_axi\b([^\n]*)")
 _PRAGMA_ANY = re.compile(r"#pragma\s+HLS\s+INTERFACE\b")
 _PRAGMA_OPTION = re.compile(r"\b(port|bundle)\s*=\s*([A-Za-z_]\w*)")
-_C_FUNC = re.compile(r"\bvoid\s+([A-Za-z_]\w*)\s*\(")
+_C_FUNC = re.compile(r"\b(?:void|unsigned\s+int|unsigned|int)\s+([A-Za-z_]\w*)\s*\(")
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 _DEFINE = re.compile(r"^#define\s+([A-Z0-9_]+)\s+(0x[0-9A-Fa-f]+|\d+)u\b", re.M)
 

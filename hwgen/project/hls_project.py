@@ -187,9 +187,10 @@ def _check_files(what: str, files: dict[str, str], suffixes: tuple[str, ...],
 
 
 def _check_top(sources: dict[str, str], kernel: str) -> None:
-    top = re.compile(rf"\bvoid\s+{re.escape(kernel)}\s*\(")
+    # void, or a 32-bit return value (ap_return on the control slave)
+    top = re.compile(rf"\b(?:void|unsigned\s+int|unsigned|int)\s+{re.escape(kernel)}\s*\(")
     units = [p for p in sources if p.endswith((".cpp", ".cc"))]
     if not any(top.search(sources[p]) for p in units):
-        raise ConfigError(f"sources: no .cpp file defines the top function void {kernel}( "
+        raise ConfigError(f"sources: no .cpp file defines the top function {kernel}( "
                           f"(the register map's kernel); files: {', '.join(sorted(sources))}")
 

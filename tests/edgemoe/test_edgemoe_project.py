@@ -182,7 +182,7 @@ def test_header_compiles_and_matches_the_map(projects, tmp_path):
     subprocess.run([cc, "-Wall", "-Werror", "-o", "main", "main.c"], cwd=tmp_path, check=True)
     out = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, check=True)
     assert [int(v) for v in out.stdout.split()] == list(names.values())
-    assert names["EDGEMOE_VIT_TASK_ID_OFFSET"] == 0x10 + 12 * 12  # 12 pointers before it
+    assert names["EDGEMOE_VIT_TASK_ID_OFFSET"] == 0x18 + 12 * 12  # STATUS, then 12 pointers
 
 
 def test_notebook_is_valid_and_uses_the_driver(projects):
@@ -267,7 +267,7 @@ def test_more_masters_than_ps_ports_is_refused_before_writing(capsys, tmp_path):
 
 @pytest.mark.parametrize("change, words", [
     ({"sources": {"../top.cpp": "void edgemoe_vit(int);"}}, ["'../top.cpp'", "allowed"]),
-    ({"sources": {"top.cpp": "void other(int);"}}, ["void edgemoe_vit("]),
+    ({"sources": {"top.cpp": "void other(int);"}}, ["top function edgemoe_vit("]),
     ({"testbench": {"tb.sh": ""}}, ["tb.sh", ".cpp"]),
     ({"csim_args": ["top; exec rm"]}, ["csim_args[0]"]),
     ({"csim_data": "x; rm -rf /"}, ["csim_data", "package.module"]),
@@ -316,7 +316,8 @@ def _broken(projects, tmp_path, rel: str, old: str, new: str) -> Path:
 @pytest.mark.parametrize("rel, old, new, problem", [
     ("run_hls.tcl", "set_top {edgemoe_vit}", "set_top {edgemoe}",
      "set_top ['edgemoe'], the C++ top function is 'edgemoe_vit'"),
-    ("src/edgemoe_top.cpp", 'extern "C" void edgemoe_vit(', 'extern "C" void edgemoe_x(',
+    ("src/edgemoe_top.cpp", 'extern "C" unsigned int edgemoe_vit(',
+     'extern "C" unsigned int edgemoe_x(',
      "the HLS top function (the one holding the INTERFACE pragmas) is ['edgemoe_x']"),
     ("run_hls.tcl", "set_part {xczu9eg-ffvb1156-2-e}", "set_part {xczu7ev-ffvc1156-2-e}",
      "set_part ['xczu7ev-ffvc1156-2-e'], board zcu102 has 'xczu9eg-ffvb1156-2-e'"),
@@ -334,9 +335,9 @@ def _broken(projects, tmp_path, rel: str, old: str, new: str) -> Path:
      "[get_bd_intf_pins zynq_ultra_ps_e_0/S_AXI_HP1_FPD]", "share S_AXI_HP1_FPD"),
     ("vivado/build_bd.tcl", "CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {300}",
      "CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {100}", "PL clock 0 '100' MHz"),
-    ("include/edgemoe_vit_regs.h", "EDGEMOE_VIT_TASK_ID_OFFSET               0xA0u",
-     "EDGEMOE_VIT_TASK_ID_OFFSET               0xA4u",
-     "EDGEMOE_VIT_TASK_ID_OFFSET = 164, regmap.json has 0xa0"),
+    ("include/edgemoe_vit_regs.h", "EDGEMOE_VIT_TASK_ID_OFFSET               0xA8u",
+     "EDGEMOE_VIT_TASK_ID_OFFSET               0xACu",
+     "EDGEMOE_VIT_TASK_ID_OFFSET = 172, regmap.json has 0xa8"),
 ])
 def test_structural_checks_catch_a_broken_project(projects, tmp_path, rel, old, new,
                                                   problem):
