@@ -30,9 +30,9 @@ TARGET_MS = 15.0
 
 def _row(board, cfg, note: str = "") -> str:
     lat = latency(cfg, board)
-    res = resources(cfg, uram=board.resources.uram > 0)
+    res = resources(cfg)
     return (f"| {board.name} | {cfg.lanes}{note} | {cfg.tile_in}x{cfg.tile_out} | "
-            f"{cfg.weight_ports} | {cfg.weight_storage} "
+            f"{cfg.weight_ports} | {cfg.weight_storage} | {cfg.kv_storage} "
             f"| {lat.ms:.2f} | {res.dsp:,} / {board.resources.dsp:,} | {res.bram36} / "
             f"{board.resources.bram36} | {res.uram} / {board.resources.uram} |")
 
@@ -42,19 +42,20 @@ def main(argv=None) -> int:
     parser.add_argument("--csim", action="store_true", help="also time render and C-sim")
     parser.add_argument("--top", type=int, default=3, help="fastest fitting choices per board")
     args = parser.parse_args(argv)
-    print("| board | lanes P | tile in x out | weight ports | weight buffers | ms per image | "
-          "DSP48E2 | BRAM36 | URAM |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| board | lanes P | tile in x out | weight ports | weight buffers | K, V | "
+          "ms per image | DSP48E2 | BRAM36 | URAM |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     status = 0
     for name in BOARDS:
         board = get_board(name)
         base = EdgeMoEConfig()
         print(_row(board, base, " (defaults)"))
         found = []
-        for lanes, ti, to, wp, ws in itertools.product(range(2, 17), (8, 16, 32), (8, 16, 32),
-                                                       (1, 2, 3, 4), ("bram", "uram")):
+        for lanes, ti, to, wp, ws, kv in itertools.product(
+                range(2, 17), (8, 16, 32), (8, 16, 32), (1, 2, 3, 4), ("bram", "uram"),
+                ("bram", "uram")):
             cfg = EdgeMoEConfig(lanes=lanes, tile_in=ti, tile_out=to, weight_ports=wp,
-                                weight_storage=ws)
+                                weight_storage=ws, kv_storage=kv)
             try:
                 check_fits(cfg, board)
                 found.append((latency(cfg, board).ms, cfg))
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
             try:
                 check_fits(EdgeMoEConfig(lanes=2, tile_in=8, tile_out=8, weight_ports=1), board)
             except ConfigError as exc:
-                print(f"| {name} | nothing fits: {exc} | | | | | | | |")
+                print(f"| {name} | nothing fits: {exc} | | | | | | | | |")
             continue
         for _, cfg in found[:args.top]:
             print(_row(board, cfg))

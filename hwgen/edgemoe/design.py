@@ -91,6 +91,7 @@ def design_context(cfg: EdgeMoEConfig) -> dict:
         "axi_bits": cfg.axi_bits,
         "status_codes": [(f"STATUS_{c.name}", c.code) for c in STATUS_CODES],
         "weight_storage": cfg.weight_storage,
+        "kv_storage": cfg.kv_storage,
         # BRAM: one bank per multiplier; UltraRAM: a tile row of inputs in one wide word
         "weight_inputs_pragma": ("ARRAY_PARTITION" if cfg.weight_storage == "bram"
                                  else "ARRAY_RESHAPE"),

@@ -48,7 +48,7 @@ __all__ = ["GATE_CYCLES_PER_EXPERT", "LN_TOKEN_CYCLES", "MEMORY_EFFICIENCY", "PI
 
 #: Pipeline depth (cycles from the first iteration's start to the last one's end,
 #: beyond the iterations) per loop kind: assumed.
-PIPELINE_DEPTH = {"linear": 12, "patch_embed": 10, "attn_qk": 16, "attn_av": 20,
+PIPELINE_DEPTH = {"linear": 12, "patch_embed": 10, "attn_kv": 4, "attn_qk": 16, "attn_av": 20,
                   "layernorm": 8, "gate": 0}
 #: LayerNorm's latency of one token through the integer square root (unrolled,
 #: pipelined) and the two divisions; paid once, the three stages overlap across
@@ -162,10 +162,12 @@ def _traffic(cfg: EdgeMoEConfig, loop: LoopCount, rows: int) -> int:
         return rows * (in_dim + out_dim) * a + extra
     if loop.label == "patch_embed":
         return cfg.in_chans * cfg.image_h * cfg.image_w + t * d * a
-    if loop.label == "attn_qk":  # Q and K in (K stays on chip), the scores out
-        return 2 * t * d * a + t * t * cfg.heads * a
-    if loop.label == "attn_av":  # V in (stays on chip), the scores in, the output out
-        return 2 * t * d * a + t * t * cfg.heads * a
+    if loop.label == "attn_kv":  # K and V of the layer in, kept on chip
+        return 2 * t * d * a
+    if loop.label == "attn_qk":  # the query rows in, the scores out
+        return t * d * a + t * t * cfg.heads * a
+    if loop.label == "attn_av":  # the scores in, the output out
+        return t * d * a + t * t * cfg.heads * a
     if loop.label == "layernorm":
         return 2 * loop.iterations // 3 * cfg.word_values * a
     return t * cfg.experts * a  # gate: the logits
@@ -266,11 +268,10 @@ class Resources:
     uram_parts: dict[str, int] = field(default_factory=dict)
 
 
-def resources(cfg: EdgeMoEConfig, uram: bool = False) -> Resources:
-    """DSP and BRAM of the design's multipliers and on-chip buffers; with ``uram``
-    (a device with UltraRAM) the layer's K and V go to UltraRAM unless the weight
-    buffers already use it (``weight_storage = "uram"``)."""
-    uram = uram and cfg.weight_storage != "uram"
+def resources(cfg: EdgeMoEConfig) -> Resources:
+    """DSP, BRAM and UltraRAM of the design's multipliers and on-chip buffers (the
+    weight buffers and K / V where ``weight_storage`` and ``kv_storage`` put them)."""
+    uram = cfg.kv_storage == "uram"
     nx = Numerics.of(cfg)
     a, w = nx.act.width, nx.weight.width
     p, v = cfg.lanes, cfg.word_values
@@ -319,13 +320,19 @@ def resources(cfg: EdgeMoEConfig, uram: bool = False) -> Resources:
 def check_fits(cfg: EdgeMoEConfig, board) -> Resources:
     """The design's resources, or :class:`ConfigError` naming what exceeds ``board``."""
     budget = board.resources
-    r = resources(cfg, uram=budget.uram > 0)
+    r = resources(cfg)
     for what, used, have in (("DSP48E2", r.dsp, budget.dsp), ("BRAM36", r.bram36,
                                                                 budget.bram36),
                              ("UltraRAM", r.uram, budget.uram)):
         if used > have:
+            hint = "fewer lanes or a smaller tile"
+            if what == "BRAM36" and budget.uram:
+                spare = [f for f in ("kv_storage", "weight_storage")
+                         if getattr(cfg, f) == "bram"]
+                if spare:
+                    hint += f", or {' / '.join(spare)} = uram (the board has " \
+                            f"{budget.uram} UltraRAM)"
             raise ConfigError(f"the Edge-MoE design needs {used} {what} (lanes = {cfg.lanes}, "
                               f"tile_in x tile_out = {cfg.tile_in}x{cfg.tile_out}); board "
-                              f"{board.name!r} has {have}; allowed: fewer lanes or a "
-                              "smaller tile")
+                              f"{board.name!r} has {have}; allowed: {hint}")
     return r

@@ -29,13 +29,15 @@ def test_perf_reports_latency_and_resources(capsys):
 
 def test_generate_writes_sources_once_checked(capsys, tmp_path):
     out = tmp_path / "em"
-    code, text, _ = run(capsys, "generate", "edgemoe", "--board", "zcu104", "--out", str(out))
+    code, text, _ = run(capsys, "generate", "edgemoe", "--board", "zcu104", "--kv-storage",
+                        "uram", "--out", str(out))
     assert code == 0, text
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert "src/edgemoe_kernels.h" in files and "tb/edgemoe_tb.cpp" in files
     assert "tb/hls_stream.h" in files and "config.json" in files
     first = {f: (out / f).read_bytes() for f in files}
-    code, _, _ = run(capsys, "generate", "edgemoe", "--board", "zcu104", "--out", str(out))
+    code, _, _ = run(capsys, "generate", "edgemoe", "--board", "zcu104", "--kv-storage", "uram",
+                     "--out", str(out))
     assert code == 0
     assert {f: (out / f).read_bytes() for f in files} == first  # byte-identical
 

@@ -116,7 +116,9 @@ def test_attention_with_staggered_lanes(sim, g):
     r = sim.run("attention", {"qkv": qkv}, {"y": (I64, (t, d))})
     assert np.array_equal(r["y"], g.attention(qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]))
     blocks = -(-(t + SMALL.lanes - 1) // SMALL.lanes)
-    assert r.tripcounts == {"attn_qk": blocks * t * d // 8, "attn_av": blocks * t * d // 8}
+    per_layer = t * d // 8
+    assert r.tripcounts == {"attn_kv": per_layer, "attn_qk": blocks * per_layer,
+                            "attn_av": blocks * per_layer}
 
 
 def test_gate_and_expert_queues(sim, g):

@@ -45,7 +45,8 @@ FILES = SRC | {"tb/edgemoe_tb.cpp", "tb/hls_stream.h", "run_hls.tcl", "vivado/bu
 #: kv260: the default does not fit its 144 BRAM36; M3ViT-tiny does with the weight
 #: buffers in UltraRAM, 9 lanes and an 8 x 16 tile (1,244 DSP, 65 BRAM36, 64 URAM).
 KV260_FIT = ("lanes=9", "tile_in=8", "tile_out=16", "weight_storage=uram")
-BOARDS = {"zcu102": (), "zcu104": (), "kv260": KV260_FIT}
+#: zcu104: the default with K and V in UltraRAM (269 BRAM36 of 312, 16 URAM).
+BOARDS = {"zcu102": (), "zcu104": ("kv_storage=uram",), "kv260": KV260_FIT}
 SMALL = ("image_h=32", "image_w=64", "dim=48", "layers=2", "experts=4", "expert_hidden=32",
          "mlp_hidden=64")
 
@@ -222,8 +223,9 @@ def test_kv260_refuses_the_default_design(capsys, tmp_path):
     out = tmp_path / "never"
     assert main(["generate", "edgemoe", "--board", "kv260", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert ("the Edge-MoE design needs 269 BRAM36 (lanes = 4, tile_in x tile_out = 16x16); "
-            "board 'kv260' has 144; allowed: fewer lanes or a smaller tile") in err
+    assert ("the Edge-MoE design needs 325 BRAM36 (lanes = 4, tile_in x tile_out = 16x16); "
+            "board 'kv260' has 144; allowed: fewer lanes or a smaller tile, or kv_storage / "
+            "weight_storage = uram (the board has 64 UltraRAM)") in err
     assert not out.exists()
 
 
@@ -255,14 +257,15 @@ def _board_with_two_hp_ports(tmp_path: Path) -> Path:
 def test_more_masters_than_ps_ports_is_refused_before_writing(capsys, tmp_path):
     board = _board_with_two_hp_ports(tmp_path)
     out = tmp_path / "never"
-    assert main(["generate", "edgemoe", "--board", str(board), "--out", str(out)]) == 2
+    assert main(["generate", "edgemoe", "--board", str(board), "--kv-storage", "uram",
+                 "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert ("weight_ports = 2: the design has 3 AXI4 masters (act and w0 to w1), one PS "
             "slave port each; board 'zcu104' has 2 (S_AXI_HP0_FPD, S_AXI_HP1_FPD); allowed: "
             "weight_ports = 1 to 1") in err
     assert not out.exists()
     assert main(["generate", "edgemoe", "--board", str(board), "--out", str(out),
-                 "--set", "weight_ports=1"]) == 0
+                 "--set", "weight_ports=1", "--kv-storage", "uram"]) == 0
 
 
 @pytest.mark.parametrize("change, words", [

@@ -114,6 +114,8 @@ class EdgeMoEConfig(DesignConfig):
     weight_ports: int = param(2, "AXI4 masters the weights are striped over", low=1, high=4)
     weight_storage: str = param("bram", "on-chip memory of the two weight buffers",
                                 choices=("bram", "uram"))
+    kv_storage: str = param("bram", "on-chip memory of the attention unit's K and V",
+                            choices=("bram", "uram"))
     clock_mhz: float = param(300.0, "target clock, MHz", low=50.0, high=500.0)
     name: str = param("edgemoe_vit", "HLS top function and IP name",
                       rule="an identifier, not a keyword of an emitted language")

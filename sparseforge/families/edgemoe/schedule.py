@@ -89,7 +89,8 @@ def layer_loops(cfg: EdgeMoEConfig, layer: int,
     def lin(call, rows):
         return LoopCount(call, linear_iterations(cfg, call, rows), _weight_bytes(cfg, call))
 
-    loops = [ln, lin("lin_qkv", t), LoopCount("attn_qk", attn), LoopCount("attn_av", attn),
+    loops = [ln, lin("lin_qkv", t), LoopCount("attn_kv", t * (d // w)),
+             LoopCount("attn_qk", attn), LoopCount("attn_av", attn),
              lin("lin_proj", t), ln]
     if not cfg.is_moe(layer):
         loops += [lin("lin_fc1", t), lin("lin_fc2", t)]
