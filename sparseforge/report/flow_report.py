@@ -122,8 +122,8 @@ def _overview(flow: dict) -> Section:
 
 def _config_section(flow: dict) -> Section:
     rows = [(key, str(value)) for key, value in flow["config"].items()]
-    blocks: list[Any] = [f"The {flow['design']} configuration every step generates, "
-                         "verifies, predicts and synthesises."]
+    steps = ", ".join(s["step"] for s in flow["steps"])
+    blocks: list[Any] = [f"The {flow['design']} configuration every step ({steps}) uses."]
     if flow.get("config_note"):
         blocks.append(f"Used: {flow['config_note']}.")
     return Section("Configuration", [*blocks, Table(("parameter", "value"), rows)])
