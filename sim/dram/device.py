@@ -28,10 +28,10 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "KINDS",
     "Device",
     "DeviceFileError",
     "Energy",
-    "KINDS",
     "Timing",
     "UnknownDeviceError",
     "all_devices",
