@@ -146,3 +146,25 @@ def test_controller_output_is_legal_by_replay():
             replay.issue(c)  # raises on any illegal command
         assert (res.completion >= arrivals).all()
         assert res.counts["REF"] >= 1
+
+
+@pytest.mark.parametrize("preset", ["hbm2", "gddr6"])
+def test_presets_run_a_random_trace_legally(preset):
+    from sparseforge.sim.dram.device import load_device
+    from sparseforge.sim.dram.mapping import AddressMapping
+    from sparseforge.sim.dram.stats import summarize
+
+    dev = load_device(preset)
+    mapping = AddressMapping(dev, "ro-ra-bg-ba-co-ch" if dev.ranks > 1 else "ro-bg-ba-co-ch")
+    rng = np.random.default_rng(3)
+    n = 600
+    addresses = rng.integers(0, dev.capacity_bytes // dev.burst_bytes, n) * dev.burst_bytes
+    arrivals = np.sort(rng.integers(0, 3000, n))
+    writes = rng.random(n) < 0.25
+    res = simulate(dev, mapping, addresses, writes, arrivals)
+    states = [ChannelState(dev, ch) for ch in range(dev.channels)]
+    for c in res.commands:
+        states[c.channel].issue(c)
+    s = summarize(dev, res, writes, arrivals)
+    assert s.requests == n and s.cycles == res.cycles and s.energy_pj > 0
+    assert 0 < s.bandwidth_gbs <= dev.peak_gbs
