@@ -301,3 +301,17 @@ def test_long_legal_log_is_quick_and_clean():
     i = next(j for j, c in enumerate(log) if c.kind is Kind.PRE and j > 20_000)
     broken = [*log[:i], log[i]._replace(cycle=log[i].cycle - 1), *log[i + 1:]]
     only(check_commands(DEV, broken), "tWR", log[i].cycle, index=i)
+
+
+def test_checker_shares_no_code_with_the_engine():
+    import ast
+    from pathlib import Path
+
+    import sparseforge.sim.dram.checker as checker
+
+    tree = ast.parse(Path(checker.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for a in node.names}
+    assert imported == {"__future__", "collections", "collections.abc", "dataclasses",
+                        "commands"}
