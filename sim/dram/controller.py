@@ -72,7 +72,8 @@ class SimResult:
     completion : numpy.ndarray of int64
         Cycle each request's data transfer ends, in trace order.
     commands : list of Command
-        Every issued command, per channel in issue order, channels one after the other.
+        Every issued command, in cycle order (channels interleaved; within a channel
+        in issue order).
     cycles : int
         The last completion (0 for an empty trace).
     row_hits : int
@@ -131,6 +132,7 @@ def simulate(device, mapping, addresses, is_write, arrivals,
         hits += h
         for c in cmds:
             counts[c.kind.value] += 1
+    commands.sort(key=lambda c: (c.cycle, c.channel))  # one log, in time order
     cycles = int(completion.max()) if n else 0
     return SimResult(completion, commands, cycles, hits, counts)
 
