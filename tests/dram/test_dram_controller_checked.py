@@ -2,7 +2,6 @@
 both page policies, random and streaming traces (a property test: the checker knows only
 the rules, not the engine)."""
 
-import numpy as np
 import pytest
 
 from sparseforge.sim.dram.checker import check_commands
