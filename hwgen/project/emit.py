@@ -238,18 +238,27 @@ def _check_rtl(rtl: dict[str, str], kernel: str) -> dict[str, str]:
     return rtl
 
 
-def _check_host(host_files: dict[str, str]) -> dict[str, str]:
-    if not isinstance(host_files, dict):
-        raise ConfigError("host_files: expected a dict of file name -> text")
-    for path, text in host_files.items():
+def check_text_files(what: str, files: dict[str, str], suffixes: tuple[str, ...],
+                     empty_ok: bool = False) -> dict[str, str]:
+    """``files`` (relative path -> text) checked for a project: every path a plain
+    relative path ending in one of ``suffixes``, every value text; ``ConfigError``
+    naming the file otherwise."""
+    if not isinstance(files, dict) or (not files and not empty_ok):
+        kind = "a dict" if empty_ok else "a non-empty dict"
+        raise ConfigError(f"{what} files: expected {kind} of file name -> text")
+    for path, text in files.items():
         if (not isinstance(path, str) or not _RTL_PATH.fullmatch(path)
-                or not path.endswith(_HOST_SUFFIXES)):
-            raise ConfigError(f"host file name {path!r}: allowed: a relative path of letters, "
-                              "digits, '_', '.', '-' (no leading '.', no '..') ending in "
-                              f"{', '.join(_HOST_SUFFIXES)}")
+                or not path.endswith(suffixes)):
+            raise ConfigError(f"{what} file name {path!r}: allowed: a relative path of "
+                              "letters, digits, '_', '.', '-' (no leading '.', no '..') "
+                              f"ending in {', '.join(suffixes)}")
         if not isinstance(text, str):
-            raise ConfigError(f"host_files[{path!r}]: expected text, got {type(text).__name__}")
-    return host_files
+            raise ConfigError(f"{what} file {path!r}: expected text, got {type(text).__name__}")
+    return files
+
+
+def _check_host(host_files: dict[str, str]) -> dict[str, str]:
+    return check_text_files("host", host_files, _HOST_SUFFIXES, empty_ok=True)
 
 
 def _check_driver(driver: str | None) -> dict | None:

@@ -21,7 +21,6 @@ from sparseforge.errors import ConfigError
 from sparseforge.regmap import RegisterMap
 
 from .emit import (
-    _RTL_PATH,
     _check_clock,
     _check_driver,
     _check_host,
@@ -31,6 +30,7 @@ from .emit import (
     _number,
     _render,
     _zynq_context,
+    check_text_files,
     plain_line,
     project_kind,
 )
@@ -173,17 +173,7 @@ def emit_hls_project(rmap: RegisterMap, board: Board | str, sources: dict[str, s
 
 def _check_files(what: str, files: dict[str, str], suffixes: tuple[str, ...],
                  empty_ok: bool = False) -> dict[str, str]:
-    if not isinstance(files, dict) or (not files and not empty_ok):
-        raise ConfigError(f"{what} files: expected a non-empty dict of file name -> text")
-    for path, text in files.items():
-        if (not isinstance(path, str) or not _RTL_PATH.fullmatch(path)
-                or not path.endswith(suffixes)):
-            raise ConfigError(f"{what} file name {path!r}: allowed: a relative path of "
-                              "letters, digits, '_', '.', '-' (no leading '.', no '..') "
-                              f"ending in {', '.join(suffixes)}")
-        if not isinstance(text, str):
-            raise ConfigError(f"{what} file {path!r}: expected text, got {type(text).__name__}")
-    return files
+    return check_text_files(what, files, suffixes, empty_ok)
 
 
 def _check_top(sources: dict[str, str], kernel: str) -> None:
