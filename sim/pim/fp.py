@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "F32_NAN",
     "BF16_NAN",
+    "F32_NAN",
     "bf16_mul",
     "bf16_to_f32",
     "bits_to_f32",

@@ -64,8 +64,8 @@ def tiled_dot(w_bits, x_bits, lanes: int, span: int) -> np.ndarray:
         w, x = w_bits[..., s:s + span], x_bits[..., s:s + span]
         pad = -w.shape[-1] % lanes
         if pad:
-            w = np.concatenate([w, np.zeros(w.shape[:-1] + (pad,), np.uint16)], -1)
-            x = np.concatenate([x, np.zeros(x.shape[:-1] + (pad,), np.uint16)], -1)
+            w = np.concatenate([w, np.zeros((*w.shape[:-1], pad), np.uint16)], -1)
+            x = np.concatenate([x, np.zeros((*x.shape[:-1], pad), np.uint16)], -1)
         part = span_dot(w, x, lanes)
         total = part if total is None else fadd(total, part)
     if total is None:

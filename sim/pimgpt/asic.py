@@ -177,9 +177,9 @@ def reduce_sum(x, lanes: int) -> np.ndarray:
     n = x.shape[-1]
     pad = -n % lanes
     if pad:
-        x = np.concatenate([x, np.zeros(x.shape[:-1] + (pad,), np.float32)], -1)
-    x = x.reshape(x.shape[:-1] + (-1, lanes))
-    acc = np.zeros(x.shape[:-2] + (lanes,), np.float32)
+        x = np.concatenate([x, np.zeros((*x.shape[:-1], pad), np.float32)], -1)
+    x = x.reshape((*x.shape[:-1], -1, lanes))
+    acc = np.zeros((*x.shape[:-2], lanes), np.float32)
     for i in range(x.shape[-2]):
         acc = fadd(acc, x[..., i, :])
     return pairwise_sum(acc)
