@@ -119,8 +119,8 @@ class _DesignParser(argparse.ArgumentParser):
 
 
 #: Options every design sub-command has (a config parameter may not take these names).
-_COMMON_OPTIONS = ("board", "set", "config", "out", "force", "size", "workload", "sim", "json",
-                   "help")
+_COMMON_OPTIONS = ("board", "memory", "set", "config", "out", "force", "size", "workload", "sim",
+                   "json", "help")
 
 
 def _add_design_parser(designs, verb: str, family) -> None:
@@ -128,6 +128,9 @@ def _add_design_parser(designs, verb: str, family) -> None:
                            description=f"sparseforge {verb} {family.name}: {family.summary}")
     if family.target == "board":
         p.add_argument("--board", help="board name or .toml path (see `sparseforge boards`)")
+    else:
+        p.add_argument("--memory", help="memory preset name or .toml path (presets: "
+                       "sim/dram/presets; docs/designs/dram.md)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="design parameter; repeatable; overrides --config")
     p.add_argument("--config", help="JSON or TOML file of design parameters")
@@ -139,11 +142,12 @@ def _add_design_parser(designs, verb: str, family) -> None:
                        "the current, home or a repository's root folder)")
     else:
         p.add_argument("--out", help="build folder (kept; files in it are overwritten)")
-    p.add_argument("--size", choices=SIZES, default="config",
-                   help="array size: 'config' the configuration as given (default), "
-                        "'board' the largest array that fits the board's DSPs; the same "
-                        "rule for every verb (docs/cli.md)")
-    if verb in ("perf", "flow"):
+    if family.target == "board":
+        p.add_argument("--size", choices=SIZES, default="config",
+                       help="array size: 'config' the configuration as given (default), "
+                            "'board' the largest array that fits the board's DSPs; the same "
+                            "rule for every verb (docs/cli.md)")
+    if verb in ("perf", "flow") and family.target == "board":
         p.add_argument("--workload", help="workload name (see `sparseforge workloads`)")
     if verb in ("verify", "flow"):
         p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
@@ -292,8 +296,13 @@ def _cmd_design_verb(args: argparse.Namespace) -> int:
         f"{key.partition(':')[2]}={value}" for key, value in vars(args).items()
         if key.startswith("param:") and value is not None]
     config = family.config.from_cli(args.sets, args.config)
-    board = get_board(args.board) if args.board else None
-    result = handler(config, board, args)
+    if family.target == "memory":
+        from sparseforge.sim.dram.device import load_device
+
+        target = load_device(args.memory) if args.memory else None
+    else:
+        target = get_board(args.board) if args.board else None
+    result = handler(config, target, args)
     text = result.pop("text", None)
     if args.json:
         _print_json(result)

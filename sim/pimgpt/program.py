@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 from .mapping import ModelMap
 
-__all__ = ["GW", "RD", "ROW", "RR", "VW", "WR", "Asic", "Pim", "token_program"]
+__all__ = ["GW", "RD", "ROW", "RR", "VW", "WR", "Asic", "Pim", "expand", "token_program"]
 
 
 class GW(NamedTuple):
@@ -236,3 +236,46 @@ def token_program(mm: ModelMap, model, pos: int, token: int) -> list:
     prog.append(Pim("logits", _gemv(mm, mm.wte, "h", "logits")))
     prog.append(Asic("argmax", "argmax", {"n": model.vocab, "spans": len(mm.wte.spans)}))
     return prog
+
+
+def expand(op, geo, channel: int):
+    """The commands of one operation, in issue order: ``(Command, payload)`` pairs with
+    cycle -1 (the timing engine places them).  ``payload`` is ``(bank, head, feature)``
+    for the WRs of a ``VW``, else None."""
+    from sparseforge.sim.dram.commands import Command, Kind
+
+    ranks = range(geo.ranks)
+    if isinstance(op, GW):
+        for col in range(op.ncols):
+            yield Command(-1, Kind.GWRITE, channel, -1, -1, -1, -1, col), None
+    elif isinstance(op, ROW):
+        for r in ranks:
+            yield Command(-1, Kind.GACT, channel, r, -1, -1, op.row, -1), None
+        for i in range(op.ncols):
+            kind = Kind.MACL if (i + 1) % op.latch == 0 else Kind.MAC
+            for r in ranks:
+                yield Command(-1, kind, channel, r, -1, -1, op.row, i), None
+        for r in ranks:
+            yield Command(-1, Kind.PREA, channel, r, -1, -1, -1, -1), None
+    elif isinstance(op, RR):
+        for slot in range(op.n):
+            for r in ranks:
+                yield Command(-1, Kind.READRES, channel, r, -1, -1, -1, slot), None
+    elif isinstance(op, (RD, WR)):
+        r, g, b = geo.bank_address(op.bank)
+        kind = Kind.RD if isinstance(op, RD) else Kind.WR
+        first = op.col if isinstance(op, WR) else 0
+        yield Command(-1, Kind.ACT, channel, r, g, b, op.row, -1), None
+        for i in range(op.ncols):
+            yield Command(-1, kind, channel, r, g, b, op.row, first + i), None
+        yield Command(-1, Kind.PRE, channel, r, g, b, -1, -1), None
+    elif isinstance(op, VW):
+        for r in ranks:
+            yield Command(-1, Kind.GACT, channel, r, -1, -1, op.row, -1), None
+        for bank, h, j in op.writes:
+            r, g, b = geo.bank_address(bank)
+            yield Command(-1, Kind.WR, channel, r, g, b, op.row, op.col), (bank, h, j)
+        for r in ranks:
+            yield Command(-1, Kind.PREA, channel, r, -1, -1, -1, -1), None
+    else:
+        raise TypeError(f"unknown PIM operation {op!r}")

@@ -31,8 +31,9 @@ DESIGN_MODULES: dict[str, str] = {
 VERBS = ("generate", "verify", "perf", "synth", "flow")
 
 #: What a family's designs run on: ``board`` (an FPGA board of the registry,
-#: ``--board``).  The PIM families will add ``memory`` (a memory preset).
-TARGETS = ("board",)
+#: ``--board``) or ``memory`` (a DRAM / PIM device preset of
+#: :mod:`sparseforge.sim.dram.device`, ``--memory``).
+TARGETS = ("board", "memory")
 
 
 @dataclass(frozen=True)
