@@ -50,21 +50,21 @@ _MIN_NORMAL = np.float64(2.0 ** -126)
 
 def f32_bits(x) -> np.ndarray:
     """The IEEE bit patterns (``uint32``) of FP32 values."""
-    return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return np.asarray(x, dtype=np.float32).view(np.uint32)
 
 
 def bits_to_f32(bits) -> np.ndarray:
     """FP32 values of ``uint32`` bit patterns."""
-    return np.ascontiguousarray(bits, dtype=np.uint32).view(np.float32)
+    return np.asarray(bits, dtype=np.uint32).view(np.float32)
 
 
 def ftz(x) -> np.ndarray:
     """Flush subnormals to signed zero and make every NaN the canonical NaN."""
-    bits = f32_bits(x).copy()
-    exp = (bits >> 23) & 0xFF
-    bits[exp == 0] &= np.uint32(0x80000000)
-    bits[np.isnan(bits_to_f32(bits))] = F32_NAN
-    return bits_to_f32(bits)
+    bits = f32_bits(x)
+    exp = (bits >> np.uint32(23)) & np.uint32(0xFF)
+    bits = np.where(exp == 0, bits & np.uint32(0x80000000), bits)
+    bits = np.where(np.isnan(bits_to_f32(bits)), np.uint32(F32_NAN), bits)
+    return bits_to_f32(np.asarray(bits, np.uint32))
 
 
 def bf16_to_f32(bits) -> np.ndarray:
@@ -80,15 +80,14 @@ def f32_to_bf16(x) -> np.ndarray:
     x = ftz(x)
     bits = f32_bits(x).astype(np.uint64)
     lsb = (bits >> np.uint64(16)) & np.uint64(1)
-    rounded = ((bits + np.uint64(0x7FFF) + lsb) >> np.uint64(16)).astype(np.uint16)
-    rounded[np.isnan(x)] = BF16_NAN
-    return rounded
+    rounded = np.asarray((bits + np.uint64(0x7FFF) + lsb) >> np.uint64(16)).astype(np.uint16)
+    return np.asarray(np.where(np.isnan(x), np.uint16(BF16_NAN), rounded), np.uint16)
 
 
 def _round_f64_to_f32(v: np.ndarray) -> np.ndarray:
     """FP32 of float64 values, rounding to 24 bits with an unbounded exponent and then
     flushing magnitudes below 2^-126 (the module's result rule)."""
-    v = np.asarray(v, dtype=np.float64)
+    v = np.atleast_1d(np.asarray(v, dtype=np.float64))
     out = v.astype(np.float32)  # right wherever the rounded value is normal or overflows
     tiny = np.abs(v) < _MIN_NORMAL
     if tiny.any():
@@ -98,7 +97,7 @@ def _round_f64_to_f32(v: np.ndarray) -> np.ndarray:
         keep = np.abs(back) >= _MIN_NORMAL  # rounded up to exactly 2^-126
         res = np.where(keep, back, np.copysign(0.0, v[tiny])).astype(np.float32)
         out[tiny] = res
-    return ftz(out)
+    return ftz(out)  # (1-element results of 0-d inputs are reshaped by the callers)
 
 
 def fadd(a, b) -> np.ndarray:
@@ -112,8 +111,8 @@ def fmul(a, b) -> np.ndarray:
     """FP32 ``a * b`` under the module's rules."""
     a, b = ftz(a), ftz(b)
     with np.errstate(invalid="ignore", over="ignore"):
-        exact = a.astype(np.float64) * b.astype(np.float64)  # 48 bits: exact in float64
-        return _round_f64_to_f32(exact)
+        exact = np.asarray(a, np.float64) * np.asarray(b, np.float64)  # 48 bits: exact
+        return _round_f64_to_f32(exact).reshape(np.shape(exact))
 
 
 def bf16_mul(a_bits, b_bits) -> np.ndarray:
