@@ -17,7 +17,8 @@ Operations of a channel (each becomes DRAM commands, docs/designs/pimgpt.md):
     columns; PREA.  ``tag`` says what the latched results are (see
     :mod:`sparseforge.sim.pimgpt.functional`).
 ``RR(n)``
-    READRES of slots ``0 .. n-1`` (the ``n`` latches since the last RR, in order).
+    READRES of slots ``0 .. n-1``: the ``n`` latches of the ROW just before it, in order
+    (a GACT empties the slots, so every ROW is followed by its RR).
 ``RD(bank, row, ncols, dst, start)`` / ``WR(bank, row, col, ncols, src, start)``
     ACT, ``ncols`` RD / WR bursts from column 0 / ``col``, PRE: a vector read into the
     ASIC at ``dst[start:]`` / written from ``src[start:]``.
@@ -94,24 +95,23 @@ class Asic(NamedTuple):
 
 
 class _Channel:
-    """Builds one channel's op list, tracking result slots."""
+    """Builds one channel's op list.  A GACT empties the banks' result slots
+    (docs/designs/dram.md, "PIM commands"), so every row's latched results are read
+    (RR) right after it, before the next row is activated."""
 
     def __init__(self, slots: int):
         self.ops: list = []
-        self.pending = 0
         self.slots = slots
 
     def row(self, row: int, ncols: int, latch: int, tag: tuple) -> None:
         n = ncols // latch
-        if self.pending + n > self.slots:
-            self.flush()
+        if n > self.slots:
+            raise ValueError(f"a row latches {n} results; a bank has {self.slots} slots")
         self.ops.append(ROW(row, ncols, latch, tag))
-        self.pending += n
+        self.ops.append(RR(n))
 
     def flush(self) -> None:
-        if self.pending:
-            self.ops.append(RR(self.pending))
-            self.pending = 0
+        """Nothing is left pending (kept for the phase builders' symmetry)."""
 
 
 def _gemv(mm: ModelMap, placement, src: str, dst: str) -> list[list]:
