@@ -136,6 +136,10 @@ def attention(q: np.ndarray, k_bits: np.ndarray, v_bits: np.ndarray,
         ``o[j, i] = tiled_dot(V[j, i, :], bf(softmax_t(tiled_dot(K[t, j], bf(q[j])) * c)))``.
     """
     h, dh = q.shape
+    if k_bits.shape[1:] != (h, dh) or v_bits.shape[:2] != (h, dh) \
+            or v_bits.shape[2] != k_bits.shape[0]:
+        raise ValueError(f"attention: q {q.shape}, k_bits {k_bits.shape}, v_bits "
+                         f"{v_bits.shape}; expected (H, dh), (T, H, dh), (H, dh, T)")
     s = tiled_dot(k_bits, _bf(q), arith.lanes, arith.span)  # (T, H): one dot per (t, j)
     s = fmul(s, _scale(dh)).T  # (H, T)
     p = asic.softmax(s, arith.asic_lanes)
