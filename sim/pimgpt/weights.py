@@ -185,6 +185,9 @@ def _normal_bf16(rng: np.random.Generator, shape: tuple[int, ...], std: float,
     """``N(mean, std^2)`` samples rounded to BF16, drawn in float32 chunks so that no
     float32 copy of a large matrix is ever held."""
     out = np.empty(int(np.prod(shape)), np.uint16)
+    if std == 0:  # a constant (+0, not the -0 of 0 * a negative draw)
+        out[:] = f32_to_bf16(np.array([mean], np.float32))[0]
+        return out.reshape(shape)
     for start in range(0, out.size, _CHUNK):
         n = min(_CHUNK, out.size - start)
         v = rng.standard_normal(n, dtype=np.float32)
