@@ -99,6 +99,14 @@ def _f(bits) -> np.ndarray:
     return bf16_to_f32(bits)
 
 
+def _layernorm(x: np.ndarray, g_bits: np.ndarray, b_bits: np.ndarray, eps: float,
+               arith: PimArith) -> np.ndarray:
+    """:func:`asic.layernorm` of one vector, kept 1-D (the FP32 helpers widen a 0-d
+    reduction to shape ``(1,)``, which would broadcast a 1-D input to ``(1, d)``)."""
+    y = asic.layernorm(x[None, :], _f(g_bits), _f(b_bits), eps, arith.asic_lanes)
+    return y.reshape(x.shape)
+
+
 def linear(w_bits: np.ndarray, b_bits: np.ndarray | None, v: np.ndarray,
            arith: PimArith) -> np.ndarray:
     """``dot(W, v) + f(b)``: every row of ``W`` (``[out, in]``, BF16) against ``bf(v)``
@@ -188,7 +196,7 @@ class ReferenceDecoder:
     def _layer(self, i: int, lw: LayerWeights, x: np.ndarray, rec: dict | None):
         c, a, pos = self.config, self.arith, self.pos
         d, h, dh = c.d_model, c.n_head, c.d_head
-        hn = asic.layernorm(x, _f(lw.ln1_g), _f(lw.ln1_b), c.eps, a.asic_lanes)
+        hn = _layernorm(x, lw.ln1_g, lw.ln1_b, c.eps, a)
         qkv = linear(lw.w_qkv, lw.b_qkv, hn, a)
         q = qkv[:d].reshape(h, dh)
         self.k_cache[i][pos] = _bf(qkv[d:2 * d]).reshape(h, dh)
@@ -197,7 +205,7 @@ class ReferenceDecoder:
         o = o.reshape(d)
         attn = linear(lw.w_proj, lw.b_proj, o, a)
         x = fadd(x, attn)
-        h2 = asic.layernorm(x, _f(lw.ln2_g), _f(lw.ln2_b), c.eps, a.asic_lanes)
+        h2 = _layernorm(x, lw.ln2_g, lw.ln2_b, c.eps, a)
         g = asic.gelu(linear(lw.w_fc, lw.b_fc, h2, a))
         mlp = linear(lw.w_fc2, lw.b_fc2, g, a)
         x_out = fadd(x, mlp)
@@ -238,7 +246,7 @@ class ReferenceDecoder:
             record["x0"] = x
         for i, lw in enumerate(w.layers):
             x = self._layer(i, lw, x, record)
-        y = asic.layernorm(x, _f(w.lnf_g), _f(w.lnf_b), c.eps, self.arith.asic_lanes)
+        y = _layernorm(x, w.lnf_g, w.lnf_b, c.eps, self.arith)
         logits = linear(w.wte, None, y, self.arith)
         if record is not None:
             record["lnf"], record["logits"] = y, logits
