@@ -24,7 +24,9 @@ REL_TOL = 0.02  # of max |logit|
 
 
 def widen(bits) -> np.ndarray:
-    return (np.asarray(bits, np.uint16).astype(np.uint32) << 16).view(np.float32)
+    """FP32 values of BF16 bit patterns (exact), any shape, NumPy 1 or 2."""
+    b = np.asarray(bits, np.uint16)
+    return (b.astype(np.uint32).reshape(-1) << np.uint32(16)).view(np.float32).reshape(b.shape)
 
 
 def gpt2_float64(w, tokens):

@@ -26,8 +26,10 @@ def bf16_oracle(a: np.ndarray) -> np.ndarray:
     return t.view(torch.int16).numpy().view(np.uint16)
 
 
-def widen(bits: np.ndarray) -> np.ndarray:
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+def widen(bits) -> np.ndarray:
+    """FP32 values of BF16 bit patterns (exact), any shape, NumPy 1 or 2."""
+    b = np.asarray(bits, np.uint16)
+    return (b.astype(np.uint32).reshape(-1) << np.uint32(16)).view(np.float32).reshape(b.shape)
 
 
 # -------------------------------------------------------------------------- random
