@@ -211,7 +211,8 @@ def random_weights(config: GptConfig, seed: int = 0, *, std: float = 0.02,
     Each tensor has its own generator, ``numpy.random.default_rng([seed, k])`` for the
     ``k``-th tensor of :meth:`GptWeights.named`, so the weights depend on ``seed`` and the
     shapes only.  Values are drawn in float32 chunks of 4M elements, so the peak memory
-    beyond the BF16 result is a few tens of MiB even for GPT-2 XL.
+    beyond the BF16 result is about 100 MiB (a chunk and its rounding temporaries) even
+    for GPT-2 XL.
     """
     if not isinstance(config, GptConfig):
         raise TypeError(f"random_weights: config is {type(config).__name__}; expected a "
