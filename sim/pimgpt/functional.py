@@ -77,8 +77,8 @@ class FunctionalSystem:
                         self.chans[ch].load_row(r, g, bk, placement.row(s, u), row)
 
     def _vector(self, names, layer=None) -> np.ndarray:
-        parts = [np.asarray(getattr(self.w, n) if layer is None else layer[n], np.uint16)
-                 for n, _ in names]
+        src = self.w if layer is None else layer
+        parts = [np.asarray(getattr(src, n), np.uint16) for n, _ in names]
         return np.concatenate(parts)
 
     def _load(self) -> None:
@@ -89,7 +89,7 @@ class FunctionalSystem:
 
         for layer, pl in zip(w.layers, mm.layers):
             for key in ("qkv", "proj", "fc", "fc2"):
-                self._load_matrix(pl[key], layer[f"w_{key}"])
+                self._load_matrix(pl[key], getattr(layer, f"w_{key}"))
             self._load_vector(pl["vec"], self._vector(LAYER_VECTORS, layer))
         final = np.concatenate([np.asarray(w.lnf_g, np.uint16), np.asarray(w.lnf_b, np.uint16)])
         self._load_vector(mm.final, final)
