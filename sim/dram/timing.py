@@ -267,9 +267,9 @@ class ChannelState:
         elif kind is Kind.PREA:
             for group in self.banks[rank]:
                 for b in group:
-                    if b.open_row >= 0:
+                    if b.open_row >= 0:  # a PREA of a closed rank is a no-op
                         b.open_row, b.pre = -1, c
-            r.pre_any = c
+                        r.pre_any = c
         elif kind is Kind.RD:
             self.banks[rank][bg][bk].rd = c
             r.rd_bg[bg] = c

@@ -320,3 +320,65 @@ def test_aim_gemv_timing_by_hand():
     assert got == [("GWRITE", 0), ("GWRITE", 2), ("GWRITE", 4), ("GWRITE", 6), ("GACT", 7),
                    ("MAC", 63), ("MAC", 65), ("MAC", 67), ("MACL", 69), ("READRES", 73),
                    ("PREA", 74)]
+
+
+def test_engine_no_op_prea_restarts_no_trp():
+    # PRE @30 closes the only open bank; PREA @40 closes nothing: REF / GACT at 30 + 12
+    st = ChannelState(DEV)
+    for c in (act(0), pre(30), prea(40)):
+        st.issue(c)
+    assert st.earliest_for(ref(0), now=0) == 42
+    assert st.earliest_for(gact(0), now=0) == 44  # tRC from the ACT @0 binds instead
+    assert check_commands(DEV, [act(0), pre(30), prea(40), ref(42)]) == []
+
+
+def _random_log(seed, dev, n=150):
+    """A random mix of PIM and JEDEC commands on two ranks, each at the engine's
+    earliest cycle plus a random slack of 0-3."""
+    import random
+
+    rng = random.Random(seed)
+    st, log = ChannelState(dev), []
+    while len(log) < n:
+        rank = rng.randrange(dev.ranks)
+        rows = [st.open_row(rank, g, b) for g in range(4) for b in range(4)]
+        opts = [gw(0, rng.randrange(8)), prea(0, rank)]
+        if all(r < 0 for r in rows):
+            opts += [gact(0, rng.randrange(3), rank), ref(0, rank)]
+        if rows[0] >= 0 and all(r == rows[0] for r in rows):
+            opts += [mac(0, rng.randrange(8), rows[0], rank),
+                     macl(0, rng.randrange(8), rows[0], rank)]
+        if st.filled_slots(rank):
+            opts.append(rr(0, rng.randrange(st.filled_slots(rank)), rank))
+        g, b = rng.randrange(4), rng.randrange(4)
+        row = rows[4 * g + b]
+        if row < 0:
+            opts.append(act(0, g, b, rng.randrange(3), rank))
+        else:
+            opts += [rd(0, g, b, row, 1, rank), wr(0, g, b, row, 1, rank), pre(0, g, b, rank)]
+        c = rng.choice(opts)
+        try:
+            cycle = st.earliest_for(c, now=log[-1].cycle if log else 0)
+        except IllegalCommand:  # MACL with every slot filled
+            continue
+        c = c._replace(cycle=cycle + rng.choice([0, 0, 0, 1, 3]))
+        st.issue(c)
+        log.append(c)
+    return log
+
+
+@pytest.mark.parametrize("dev", [device(ranks=2), device(ranks=2, gact_faw=False, faw=60)],
+                         ids=["gact_faw", "exempt"])
+def test_engine_and_checker_agree_on_random_mixed_logs(dev):
+    for seed in range(3):
+        log = _random_log(seed, dev)
+        assert check_commands(dev, log, refresh_deadline=False) == []
+        # where the engine says a command could not have been one cycle earlier, the
+        # checker finds the rule it would break
+        st = ChannelState(dev)
+        for i, c in enumerate(log):
+            tight = st.earliest_for(c, now=0) == c.cycle
+            if tight and i and c.cycle - 1 > log[i - 1].cycle:
+                early = [*log[:i], c._replace(cycle=c.cycle - 1)]
+                assert check_commands(dev, early, refresh_deadline=False), (seed, i, c)
+            st.issue(c)
