@@ -62,7 +62,8 @@ RULES: dict[str, str] = {
     "tRFC": "REF -> any command to the same rank >= rfc",
     "tRFC_pb": "REFPB -> any command to that bank (and PREA / REF of its rank) >= rfc_pb",
     "REFPB": "REFPB only on a device with per-bank refresh (rfc_pb > 0)",
-    "tREFI": "the (k+1)-th REF of a rank at or before (k + 9) x refi: at most 8 postponed",
+    "tREFI": "the (k+1)-th refresh of every bank (the rank's REFs plus the bank's REFPBs) at "
+             "or before (k + 9) x refi: at most 8 postponed",
     # the all-bank PIM commands (tRP, tRC, tRRD_L, tFAW, tCCD_L, tCCD_S, tWTR_L, tRTRS,
     # tRTP, tRAS, tRFC, tRFC_pb, data bus, state and field apply to them too, see below)
     "PIM": "GWRITE / GACT / MAC / MACL / READRES only on a device with a [pim] table",
@@ -143,7 +144,7 @@ def check_commands(device, commands: Iterable[Command], *,
 class _Bank:
     """What one bank remembers: its open row and the last command of each kind."""
 
-    __slots__ = ("act", "by_gact", "open_row", "pre", "rd", "refpb", "wr")
+    __slots__ = ("act", "by_gact", "open_row", "pre", "rd", "refpb", "refpbs", "wr")
 
     def __init__(self):
         self.open_row: int | None = None
@@ -153,6 +154,7 @@ class _Bank:
         self.rd: int | None = None
         self.wr: int | None = None
         self.refpb: int | None = None
+        self.refpbs = 0  # REFPBs of this bank so far
 
 
 class _Rank:
@@ -169,7 +171,8 @@ class _Rank:
         self.mac: int | None = None  # last MAC / MACL
         self.readres: int | None = None  # last READRES
         self.slots: list[int] = []  # cycle of the MACL that filled each slot since GACT
-        self.late_reported = -1  # the REF count whose deadline miss was reported
+        self.min_refpbs = 0  # the fewest REFPBs of any bank of the rank
+        self.late_reported = -1  # the refresh count whose deadline miss was reported
 
     def all_banks(self):
         for bg, group in enumerate(self.banks):
@@ -278,13 +281,16 @@ class _Checker:
     def _refresh_deadlines(self, c: Command):
         t = self.t
         for r, rank in enumerate(self.ranks[c.channel]):
-            deadline = (rank.refs + POSTPONE + 1) * t.refi
-            if c.cycle > deadline and rank.late_reported != rank.refs:
-                rank.late_reported = rank.refs
+            done = rank.refs + rank.min_refpbs  # refreshes of the least refreshed bank
+            deadline = (done + POSTPONE + 1) * t.refi
+            if c.cycle > deadline and rank.late_reported != done:
+                rank.late_reported = done
+                which = "" if not rank.min_refpbs else \
+                    f" and {rank.min_refpbs} REFPB(s) of each bank"
                 self._flag("tREFI", None,
-                           f"rank {r} of channel {c.channel} has had {rank.refs} REF(s); "
-                           f"REF {rank.refs + 1} was due by cycle {deadline} = "
-                           f"({rank.refs} + {POSTPONE + 1}) x refi {t.refi}")
+                           f"rank {r} of channel {c.channel} has had {rank.refs} REF(s){which}; "
+                           f"refresh {done + 1} of a bank was due by cycle {deadline} = "
+                           f"({done} + {POSTPONE + 1}) x refi {t.refi}")
 
     def _refpb_block(self, rank: _Rank, banks):
         if not self.t.rfc_pb:
@@ -477,6 +483,8 @@ class _Checker:
         if b.pre is not None:
             self._need("tRP", b.pre + t.rp, f"PRE of this bank at cycle {b.pre} + rp {t.rp}")
         b.refpb = c.cycle
+        b.refpbs += 1
+        rank.min_refpbs = min(x.refpbs for _, _, x in rank.all_banks())
 
     # -- the all-bank PIM commands ----------------------------------------------
 

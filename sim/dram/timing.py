@@ -31,11 +31,12 @@ class IllegalCommand(RuntimeError):
 
 
 class _Bank:
-    __slots__ = ("act", "open_row", "pre", "rd", "wr")
+    __slots__ = ("act", "open_row", "pre", "rd", "refpb_end", "wr")
 
     def __init__(self) -> None:
         self.open_row = -1
         self.act = self.pre = self.rd = self.wr = _NEVER
+        self.refpb_end = _NEVER  # the bank is refreshing (REFPB) until this cycle
 
 
 class _Rank:
@@ -92,6 +93,11 @@ class ChannelState:
         """Whether every bank of ``rank`` has ``row`` open (a GACT'd rank)."""
         return all(b.open_row == row for group in self.banks[rank] for b in group)
 
+    def refpb_end(self, rank: int) -> int:
+        """The end of the latest per-bank refresh of any bank of ``rank`` (commands to
+        the whole rank wait for it)."""
+        return max(b.refpb_end for group in self.banks[rank] for b in group)
+
     def filled_slots(self, rank: int) -> int:
         """Result slots of ``rank`` filled by MACLs since its last GACT."""
         return self.ranks[rank].slot_next
@@ -126,8 +132,20 @@ class ChannelState:
                 return self._earliest_gwrite(now)
         r = self.ranks[rank]
         at = max(now, self.last_cmd + 1, r.ref_end)
+        if kind in (Kind.ACT, Kind.PRE, Kind.RD, Kind.WR, Kind.REFPB):
+            at = max(at, self.banks[rank][bankgroup][bank].refpb_end)
+        elif kind is not Kind.READRES:  # PREA, REF, GACT, MAC, MACL: every bank
+            at = max(at, self.refpb_end(rank))
         if kind in PIM_KINDS:
             return self._earliest_pim(kind, rank, row, column, at)
+        if kind is Kind.REFPB:
+            b = self.banks[rank][bankgroup][bank]
+            if not t.rfc_pb:
+                raise IllegalCommand("REFPB: the device has no per-bank refresh (rfc_pb = 0)")
+            if b.open_row >= 0:
+                raise IllegalCommand(f"REFPB to bank {bankgroup}.{bank} with row "
+                                     f"{b.open_row} open")
+            return max(at, b.pre + t.rp)
         if kind is Kind.ACT:
             b = self.banks[rank][bankgroup][bank]
             if b.open_row >= 0:
@@ -282,3 +300,5 @@ class ChannelState:
             self.bus_free = max(self.bus_free, c + t.cwl + t.bl)
         elif kind is Kind.REF:
             r.ref_end = c + t.rfc
+        elif kind is Kind.REFPB:
+            self.banks[rank][bg][bk].refpb_end = c + t.rfc_pb
