@@ -3,6 +3,7 @@ the controller's ``refresh="per_bank"`` mode.  Timings of the stand-in device as
 test_dram_checker.py (rp 12, ras 30, rc 44, rfc 100, refi 5000, rfc_pb 50)."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,7 +15,45 @@ from sparseforge.sim.dram.mapping import AddressMapping
 from sparseforge.sim.dram.timing import ChannelState, IllegalCommand
 from sparseforge.sim.dram.trace import random_trace
 
-from test_dram_pim import DEV, act, device, gact, pre, prea, ref, refpb  # noqa: E402
+TIMING = dict(cl=11, cwl=9, bl=4, rcd=13, rp=12, ras=30, rc=44, ccd_s=5, ccd_l=7, rrd_s=6,
+              rrd_l=8, faw=29, wr=15, rtp=10, wtr_s=3, wtr_l=9, rtrs=2, rfc=100, refi=5000,
+              rfc_pb=50)
+PIM = dict(lanes=16, gbuf_bytes=256, gbuf_columns=8, result_slots=3, rcd_mac=17,
+           ccd_mac=14, mac_latency=16, gact_faw=True, readres_bursts=2)
+
+
+def device(**timing):
+    return SimpleNamespace(name="standin", channels=1, ranks=1, bankgroups=4,
+                           banks_per_group=4, rows=1024, columns=128, burst_bytes=32,
+                           timing=SimpleNamespace(**{**TIMING, **timing}),
+                           pim=SimpleNamespace(**PIM))
+
+
+DEV = device()
+
+
+def act(c, bg=0, ba=0, row=5):
+    return Command(c, Kind.ACT, 0, 0, bg, ba, row)
+
+
+def pre(c, bg=0, ba=0):
+    return Command(c, Kind.PRE, 0, 0, bg, ba)
+
+
+def prea(c):
+    return Command(c, Kind.PREA, 0, 0)
+
+
+def ref(c):
+    return Command(c, Kind.REF, 0, 0)
+
+
+def refpb(c, bg=0, ba=0):
+    return Command(c, Kind.REFPB, 0, 0, bg, ba)
+
+
+def gact(c, row=5):
+    return Command.gact(c, 0, 0, row)
 
 
 def state(*log, dev=DEV):
