@@ -16,8 +16,14 @@ Scheduling (per channel):
   precharges a bank as soon as no queued request hits its open row;
 * **write drain**: reads are served first; when ``write_high`` writes are queued the
   controller drains writes until ``write_low`` remain (or no read is waiting);
-* **refresh**: every ``refi`` cycles per rank a REF is due; the controller precharges
-  the rank (PREA) and refreshes at the first legal cycle, before any other command.
+* **refresh** (``ControllerConfig.refresh``): ``"all"``: every ``refi`` cycles per rank a
+  REF is due; the controller precharges the rank (PREA) and refreshes at the first
+  legal cycle, before any other command.  ``"per_bank"``: the rank's banks are
+  refreshed one at a time, round-robin (bank ``k mod banks`` by the k-th REFPB), the
+  k-th REFPB of a rank due at ``floor((k + 1) * refi / banks)``, so every bank is
+  refreshed once per ``refi``; the controller precharges that bank (PRE) and issues the
+  REFPB, while the other banks keep serving (a device with ``rfc_pb = 0`` is refused).
+  ``"off"``: no refresh.
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ class ControllerConfig:
     page_policy : {"open", "closed"}
     write_high, write_low : int
         Write-drain watermarks (queued writes per channel).
-    refresh : bool
-        Issue all-bank refreshes every ``refi`` cycles.
+    refresh : {"all", "per_bank", "off"}
+        All-bank refreshes (REF) every ``refi`` cycles, per-bank refreshes (REFPB), or
+        none.  ``True`` / ``False`` are accepted for ``"all"`` / ``"off"``.
     queue_depth : int
         Requests a channel's queues hold at once; later arrivals wait.
     """
@@ -50,10 +57,14 @@ class ControllerConfig:
     page_policy: str = "open"
     write_high: int = 32
     write_low: int = 16
-    refresh: bool = True
+    refresh: str | bool = "all"
     queue_depth: int = 64
 
     def __post_init__(self) -> None:
+        if self.refresh is True or self.refresh is False:
+            object.__setattr__(self, "refresh", "all" if self.refresh else "off")
+        if self.refresh not in ("all", "per_bank", "off"):
+            raise ValueError(f"refresh = {self.refresh!r}; allowed: all, per_bank, off")
         if self.page_policy not in ("open", "closed"):
             raise ValueError(f"page_policy = {self.page_policy!r}; allowed: open, closed")
         if not 0 <= self.write_low < self.write_high:
@@ -147,7 +158,18 @@ def _run_channel(device, ch: int, reqs: list[_Req], completion: np.ndarray,
     pending = 0  # index of the next request not yet queued
     now = 0
     draining = False
-    next_ref = [t.refi] * device.ranks if config.refresh else None
+    per_bank = config.refresh == "per_bank"
+    banks = device.bankgroups * device.banks_per_group
+    if per_bank and not t.rfc_pb:
+        raise ValueError(f"refresh = 'per_bank' on device {getattr(device, 'name', '')!r}, "
+                         "which has no per-bank refresh (rfc_pb = 0); allowed: all, off")
+    refpbs = [0] * device.ranks  # REFPBs issued per rank
+    if config.refresh == "off":
+        next_ref = None
+    elif per_bank:
+        next_ref = [t.refi // banks] * device.ranks
+    else:
+        next_ref = [t.refi] * device.ranks
     while pending < len(reqs) or queue:
         while pending < len(reqs) and len(queue) < config.queue_depth and \
                 reqs[pending].arrival <= now:
@@ -159,6 +181,19 @@ def _run_channel(device, ch: int, reqs: list[_Req], completion: np.ndarray,
         # refresh due: precharge the rank, then refresh, before anything else
         if next_ref is not None:
             due = [r for r in range(device.ranks) if next_ref[r] <= now]
+            if due and per_bank:
+                r = due[0]
+                g, b = divmod(refpbs[r] % banks, device.banks_per_group)
+                if st.open_row(r, g, b) >= 0:
+                    c = st.earliest(Kind.PRE, r, g, b, now=now)
+                    _issue(st, cmds, Command(c, Kind.PRE, ch, r, g, b))
+                    now = c
+                c = st.earliest(Kind.REFPB, r, g, b, now=now)
+                _issue(st, cmds, Command(c, Kind.REFPB, ch, r, g, b))
+                refpbs[r] += 1
+                next_ref[r] = (refpbs[r] + 1) * t.refi // banks
+                now = c
+                continue
             if due:
                 r = due[0]
                 if not st.all_closed(r):

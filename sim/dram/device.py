@@ -32,6 +32,7 @@ __all__ = [
     "Device",
     "DeviceFileError",
     "Energy",
+    "PimTiming",
     "Timing",
     "UnknownDeviceError",
     "all_devices",
@@ -108,6 +109,52 @@ class Energy:
 
 
 @dataclass(frozen=True)
+class PimTiming:
+    """The all-bank PIM extension of a device, resolved from its ``[pim]`` table
+    (docs/designs/dram.md, "PIM commands").  Cycles are tCK.
+
+    Attributes
+    ----------
+    lanes : int
+        BF16 values per burst (one GWRITE, one MAC column): ``burst_bytes / 2``.
+    gbuf_bytes : int
+        Size of the channel's global buffer; ``gbuf_columns = gbuf_bytes / burst_bytes``
+        columns of ``lanes`` values.
+    result_slots : int
+        Result slots per bank (MACLs between two GACTs of a rank).
+    rcd_mac : int
+        Activation (GACT or ACT) of a bank -> MAC.
+    ccd_mac : int
+        MAC -> MAC of one rank.
+    mac_latency : int
+        MACL -> its result readable by READRES.
+    gact_faw : bool
+        Whether GACT counts as four ACTs for tRRD / tFAW (True) or is exempt (False).
+    readres_bursts : int
+        Bursts one READRES moves: ``ceil(banks * 4 / burst_bytes)`` (FP32 per bank).
+    """
+
+    lanes: int
+    gbuf_bytes: int
+    gbuf_columns: int
+    result_slots: int
+    rcd_mac: int
+    ccd_mac: int
+    mac_latency: int
+    gact_faw: bool
+    readres_bursts: int
+
+
+#: ``[pim]`` fields and their defaults (functions of the organisation and timing).
+#: ``mac_latency`` default: 4 cycles (a BF16 multiply, the FP32 adder tree and the
+#: accumulator add, pipelined; to be tied to the RTL's latency table).
+PIM_FIELDS = ("lanes", "gbuf_bytes", "result_slots", "rcd_mac", "ccd_mac", "mac_latency",
+              "gact_faw")
+DEFAULT_MAC_LATENCY = 4
+DEFAULT_RESULT_SLOTS = 16
+
+
+@dataclass(frozen=True)
 class Device:
     """One memory: organisation, timing (cycles of ``tck_ns``), energy per command.
 
@@ -128,6 +175,7 @@ class Device:
     burst_bytes: int
     timing: Timing
     energy: Energy
+    pim: PimTiming | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     path: str = field(default="", compare=False)
 
@@ -240,12 +288,12 @@ def _parse(data: dict, path: Path) -> Device:
     def fail(where: str, message: str) -> DeviceFileError:
         return DeviceFileError(f"{path}: field {where!r}: {message}")
 
-    top = ("name", "display_name", "kind", "sources", *_TABLES)
+    top = ("name", "display_name", "kind", "sources", *_TABLES, "pim")
     for key in data:
         if key not in top:
             raise fail(key, f"unknown field; allowed: {', '.join(top)}")
     for key in top:
-        if key not in data:
+        if key not in data and key != "pim":
             raise fail(key, "missing")
     for key in ("name", "display_name", "kind"):
         if not isinstance(data[key], str) or not data[key]:
@@ -307,9 +355,46 @@ def _parse(data: dict, path: Path) -> Device:
             raise fail(f"energy.{f.name}", f"{value!r}: must be >= 0")
         energy_values[f.name] = float(value)
 
+    pim = None
+    if "pim" in data:
+        pim = _parse_pim(data["pim"], ints, timing, sources, fail)
+
     return Device(name=data["name"], display_name=data["display_name"], kind=data["kind"],
                   tck_ns=float(tck), **ints, timing=timing, energy=Energy(**energy_values),
-                  sources=dict(sources), path=str(path))
+                  pim=pim, sources=dict(sources), path=str(path))
+
+
+def _parse_pim(table, org: dict, timing: Timing, sources, fail) -> PimTiming:
+    """The ``[pim]`` table: every field optional but ``source``; defaults and checks in
+    docs/designs/dram.md, "PIM commands"."""
+    if not isinstance(table, dict):
+        raise fail("pim", f"expected a table, got {type(table).__name__}")
+    for key in table:
+        if key not in (*PIM_FIELDS, "source"):
+            raise fail(f"pim.{key}", f"unknown field; allowed: {', '.join(PIM_FIELDS)}, source")
+    _check_source(table.get("source"), "pim.source", sources, fail)
+    burst = org["burst_bytes"]
+    row_bytes = org["columns"] * burst
+    lanes = _integer(table, "lanes", "pim", fail, low=1) if "lanes" in table else burst // 2
+    if 2 * lanes != burst:
+        raise fail("pim.lanes", f"{lanes}: one MAC column is one burst of {burst} bytes; "
+                                f"allowed: burst_bytes / 2 = {burst // 2}")
+    gbuf = (_integer(table, "gbuf_bytes", "pim", fail, low=1) if "gbuf_bytes" in table
+            else row_bytes)
+    if gbuf % burst or gbuf > row_bytes:
+        raise fail("pim.gbuf_bytes", f"{gbuf}: allowed: a multiple of burst_bytes "
+                                     f"({burst}) up to row_bytes ({row_bytes})")
+    values = {"rcd_mac": timing.rcd, "ccd_mac": timing.ccd_l,
+              "mac_latency": DEFAULT_MAC_LATENCY, "result_slots": DEFAULT_RESULT_SLOTS}
+    for key in values:
+        if key in table:
+            values[key] = _integer(table, key, "pim", fail, low=1)
+    gact_faw = table.get("gact_faw", True)
+    if not isinstance(gact_faw, bool):
+        raise fail("pim.gact_faw", f"expected true or false, got {gact_faw!r}")
+    banks = org["bankgroups"] * org["banks_per_group"]
+    return PimTiming(lanes=lanes, gbuf_bytes=gbuf, gbuf_columns=gbuf // burst,
+                     gact_faw=gact_faw, readres_bursts=-(-banks * 4 // burst), **values)
 
 
 def _check_source(value, where, sources, fail):

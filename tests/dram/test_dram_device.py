@@ -103,3 +103,48 @@ def test_name_must_match_file(tmp_path):
     path.write_text((PRESETS / "hbm2.toml").read_text())
     with pytest.raises(DeviceFileError, match="'name'.*differs from the file name 'other'"):
         load_device(path)
+
+
+def test_pim_tables_of_the_presets():
+    aim = load_device("gddr6_aim").pim
+    # AiM: MAC tRCD 56 (PAPERS.md), tCCD 2, all-bank activation exempt from tFAW
+    assert (aim.rcd_mac, aim.ccd_mac, aim.gact_faw, aim.lanes) == (56, 2, False, 16)
+    # 16 banks x 4 bytes of FP32 results = 64 bytes = 2 bursts of 32 bytes
+    assert (aim.gbuf_columns, aim.readres_bursts) == (64, 2)
+    hbm2 = load_device("hbm2").pim
+    assert (hbm2.lanes, hbm2.gbuf_columns, hbm2.readres_bursts, hbm2.gact_faw) == \
+        (32, 16, 1, True)
+    for dev in all_devices():
+        assert dev.pim is not None and dev.pim.lanes * 2 == dev.burst_bytes
+
+
+def test_pim_defaults(tmp_path):
+    # every field but source left out: lanes = 64 / 2, gbuf = one row (1024 B = 16
+    # columns), rcd_mac = rcd 14, ccd_mac = ccd_l 2, mac_latency 4, 16 slots, gact_faw on
+    text = (PRESETS / "hbm2.toml").read_text()
+    head, _, _ = text.partition("[pim]")
+    path = tmp_path / "hbm2.toml"
+    path.write_text(head + '[pim]\nsource = "pim_decision"\n')
+    p = load_device(path).pim
+    assert (p.lanes, p.gbuf_bytes, p.gbuf_columns, p.rcd_mac, p.ccd_mac, p.mac_latency,
+            p.result_slots, p.gact_faw) == (32, 1024, 16, 14, 2, 4, 16, True)
+    path.write_text(head)  # no [pim] table at all: no PIM
+    assert load_device(path).pim is None
+
+
+@pytest.mark.parametrize("old,new,match", [
+    ("lanes = 32", "lanes = 16", r"'pim.lanes'.*16: .*allowed: burst_bytes / 2 = 32"),
+    ("gbuf_bytes = 1024", "gbuf_bytes = 1000", r"'pim.gbuf_bytes'.*1000: allowed: a multiple"),
+    ("gbuf_bytes = 1024", "gbuf_bytes = 2048", r"'pim.gbuf_bytes'.*up to row_bytes \(1024\)"),
+    ("rcd_mac = 14", "rcd_mac = 0", r"'pim.rcd_mac'.*0 is below the minimum 1"),
+    ("mac_latency = 4", "mac_latency = 4.5", r"'pim.mac_latency'.*expected an integer"),
+    ("gact_faw = true\nsource", "gact_faw = 1\nsource",
+     r"'pim.gact_faw'.*expected true or false, got 1"),
+    ("result_slots = 16", "slots = 16", r"'pim.slots'.*unknown field; allowed: lanes"),
+    ('source = "neupims_pim, pim_decision"', 'source = "aim"', r"'pim.source'.*cites aim"),
+])
+def test_bad_pim_table_refused(tmp_path, old, new, match):
+    path = _variant(tmp_path, old, new)
+    with pytest.raises(DeviceFileError, match=match) as info:
+        load_device(path)
+    assert str(path) in str(info.value)
