@@ -167,7 +167,8 @@ def fadd(m: Module, a: Value, b: Value, name: str = "fadd") -> Signal:
                      (total[:27] << lz)[:27]), f"{name}_norm", 27)
     inc = norm[2] & (norm[1] | norm[0] | norm[3])
     rounded = _w(m, norm[3:27] + inc, f"{name}_rnd", 25)
-    exp_s = _w(m, ex + carry - lz + rounded[24], f"{name}_exp", signed(11))
+    shift = Mux(carry, 0, lz)                            # lz is meaningless after a carry
+    exp_s = _w(m, ex + carry - shift + rounded[24], f"{name}_exp", signed(11))
     # both zero: -0 only when both are -0; one zero: the other operand (normal here)
     zero_res = Mux(za & zb, Cat(Const(0, 31), sa & sb), Mux(za, b, a))
     res = _pack(m, f"{name}_n", sx, exp_s, rounded[:23], Const(0, 1), Const(0, 1),
