@@ -324,7 +324,7 @@ def test_verilator_units_bit_exact_and_timed(tmp_path):
                                 "max_cycles": 4 * total + 2000}))
     run_cocotb(sources=[source], toplevel="pim_bench_top", test_module="pim_bench",
                build_dir=tmp_path / "sim", extra_env={"PIM_BENCH_SPEC": str(spec)},
-               waivers=amaranth_waivers(source), build_args=["-O1"])
+               waivers=amaranth_waivers(source), build_args=["-CFLAGS", "-O0"])
     report = json.loads(report_path.read_text())
     problems = []
     for name, r in report["units"].items():
