@@ -49,6 +49,7 @@ class _Unit:
         self.accept_cycle: list[int] = []
         self.out_cycle: list[int] = []
         self.stalled = False
+        self.gaps = self.held = self.refused = 0  # stall events seen (stalled phase)
         self.offer = self.ready = 0
 
     @property
@@ -64,6 +65,7 @@ class _Unit:
         pause_in, pause_out = (next(self.src), next(self.sink)) if self.stalled \
             else (False, False)
         self.offer = int(can and not pause_in)
+        self.gaps += int(can and pause_in)
         self.ready = int(not pause_out)
         self.iv.value = self.offer
         if self.offer:
@@ -74,9 +76,13 @@ class _Unit:
         if self.offer and int(self.ir.value):
             self.accept_cycle.append(cycle)
             self.sent += 1
+        elif self.offer:
+            self.refused += 1
         if self.ready and int(self.ov.value):
             self.got.append(int(self.op.value))
             self.out_cycle.append(cycle)
+        elif int(self.ov.value):
+            self.held += 1
 
     def report(self, extra_valid: int) -> dict:
         mism = [{"index": i, "input": hex(self.inputs[self.emits[i]]) if self.name[:3] != "mac"
@@ -89,7 +95,8 @@ class _Unit:
         return {"outputs": len(self.got), "expected": len(self.expect),
                 "mismatches": len(mism), "first_mismatches": mism[:8],
                 "latencies": lat, "ii": max(gaps) if gaps else None,
-                "extra_valid_cycles": extra_valid,
+                "extra_valid_cycles": extra_valid, "valid_gaps": self.gaps,
+                "results_held": self.held, "inputs_refused": self.refused,
                 "cycles": (self.out_cycle[-1] - self.accept_cycle[0] + 1) if self.got else 0}
 
 

@@ -21,7 +21,9 @@ from sparseforge.sim.pim.mac import mac_column
 from sparseforge.sim.pim.units import ASIC_UNITS, MAC_II, Unit, mac_latency
 from sparseforge.sim.pimgpt import asic
 
-MAC_LANES = (16, 2)
+MAC_LANES = (16, 2, 1)
+#: random operands per unit on top of the edge cases and the targeted sets
+N_RANDOM = 2000
 
 # ------------------------------------------------------------------------------ vectors
 
@@ -53,11 +55,43 @@ def _sparse_frac(rng, n):
     return f & np.uint64((1 << 23) - 1)
 
 
+def mul_ties(rng, n: int = 20000) -> np.ndarray:
+    """(k, 2) operand pairs whose exact significand product is halfway between two FP32
+    values (found with integer arithmetic: guard bit 1, nothing below it)."""
+    a_sig = (1 << 23) | rng.integers(0, 1 << 23, n).astype(np.uint64)
+    j = rng.integers(1, 24, n).astype(np.uint64)
+    b_sig = (np.uint64(1) << np.uint64(23)) | (np.uint64(1) << (np.uint64(23) - j)) \
+        | np.where(rng.random(n) < 0.5, 0, np.uint64(1) << (np.uint64(23) - j // 2))
+    b_sig &= np.uint64((1 << 24) - 1)
+    prod = a_sig * b_sig
+    hi = (prod >> np.uint64(47)) & np.uint64(1)
+    g = np.uint64(22) + hi
+    tie = (((prod >> g) & np.uint64(1)) == 1) & ((prod & ((np.uint64(1) << g) - np.uint64(1)))
+                                                == 0)
+    a = _f32(rng, n, 80, 170, frac=a_sig & np.uint64((1 << 23) - 1))
+    b = _f32(rng, n, 80, 170, frac=b_sig & np.uint64((1 << 23) - 1))
+    return np.stack([a[tie], b[tie]], -1)[:400]
+
+
+def add_ties(rng, n: int = 600) -> np.ndarray:
+    """(n, 2) pairs where ``b``'s bits shifted out by the alignment are exactly one half
+    of the last kept position (a rounding tie unless the sum carries or cancels)."""
+    a = _f32(rng, n, 30, 220)
+    d = rng.integers(1, 24, n).astype(np.uint64)
+    sig = (1 << 23) | rng.integers(0, 1 << 23, n).astype(np.uint64)
+    sig = (sig & ~((np.uint64(1) << d) - np.uint64(1))) | (np.uint64(1) << (d - np.uint64(1)))
+    eb = (((a >> 23) & 0xFF).astype(np.int64) - d.astype(np.int64)).astype(np.uint64)
+    b = ((rng.integers(0, 2, n).astype(np.uint64) << np.uint64(31)) | (eb << np.uint64(23))
+         | (sig & np.uint64((1 << 23) - 1))).astype(np.uint32)
+    return np.stack([a, b], -1)
+
+
 def add_mul_pairs(rng, kind: str) -> np.ndarray:
     """(n, 2) uint32 operand pairs for ``add`` or ``mul``."""
     edge = np.array(EDGE32, np.uint32)
     parts = [np.stack(np.meshgrid(edge, edge), -1).reshape(-1, 2),
-             rng.integers(0, 1 << 32, (300, 2), dtype=np.uint64).astype(np.uint32)]
+             rng.integers(0, 1 << 32, (N_RANDOM, 2), dtype=np.uint64).astype(np.uint32),
+             np.stack([_f32(rng, N_RANDOM, 60, 190), _f32(rng, N_RANDOM, 60, 190)], -1)]
     a = _f32(rng, 400)
     ea = (a >> 23) & 0xFF
     if kind == "add":
@@ -80,7 +114,7 @@ def add_mul_pairs(rng, kind: str) -> np.ndarray:
         t2 = _f32(rng, 300, 1, 1, frac=_sparse_frac(rng, 300))
         t2 = (t2 & ~np.uint32(0x7F800000)) | ((((t1 >> 23) & 0xFF).astype(int) - dt)
                                               .astype(np.uint32) << 23)
-        parts.append(np.stack([t1, t2], -1))
+        parts += [np.stack([t1, t2], -1), add_ties(rng)]
         big = _f32(rng, 100, 253, 254, sign=np.zeros(100, np.uint64))  # overflow
         parts.append(np.stack([big, big ^ np.uint32(rng.integers(0, 2) << 31)], -1))
     else:
@@ -95,7 +129,7 @@ def add_mul_pairs(rng, kind: str) -> np.ndarray:
             parts.append(np.stack([a, b], -1))
         s1 = _f32(rng, 400, 100, 150, frac=_sparse_frac(rng, 400))
         s2 = _f32(rng, 400, 100, 150, frac=_sparse_frac(rng, 400))
-        parts.append(np.stack([s1, s2], -1))
+        parts += [np.stack([s1, s2], -1), mul_ties(rng)]
     return np.concatenate(parts).astype(np.uint32)
 
 
@@ -105,7 +139,7 @@ def _bits(values) -> np.ndarray:
 
 def _exp_ties() -> np.ndarray:
     """x with ``fmul(x, LOG2E)`` exactly k + 1/2 (rint's ties), for |k| <= 150."""
-    log2e = bits_to_f32(np.uint32(asic.CONSTANTS["LOG2E"]))
+    log2e = bits_to_f32(np.array([asic.CONSTANTS["LOG2E"]], np.uint32))[0]
     h = np.arange(-150, 151) + 0.5
     x0 = f32_bits((h / np.float64(log2e)).astype(np.float32)).astype(np.int64)
     cand = (x0[:, None] + np.arange(-4, 5)[None, :]).reshape(-1).astype(np.uint32)
@@ -116,7 +150,7 @@ def _exp_ties() -> np.ndarray:
 def unary_inputs(rng, function: str) -> np.ndarray:
     """uint32 operands for an ASIC function."""
     parts = [np.array(EDGE32, np.uint32),
-             rng.integers(0, 1 << 32, 300, dtype=np.uint64).astype(np.uint32)]
+             rng.integers(0, 1 << 32, N_RANDOM, dtype=np.uint64).astype(np.uint32)]
     u = rng.random
     if function == "exp":
         edges = [88.7228, -87.3365, -103.279, 103.9, -103.9, 104.0, -104.0, 88.0, -88.0]
@@ -219,6 +253,7 @@ def test_golden_vectors_hit_the_edges():
     finite = np.isfinite(exact)
     assert np.count_nonzero(finite & (exact < 2.0 ** -126) & (exact > 2.0 ** -127)) > 20
     assert np.count_nonzero(f32_bits(fmul(a, b)) == 0x00800000) > 3  # rounded up to min
+    assert len(mul_ties(rng)) >= 300
     ties = _exp_ties()
     assert len(ties) > 100
     pairs = add_mul_pairs(rng, "add")
@@ -229,6 +264,7 @@ def test_golden_vectors_hit_the_edges():
     assert np.count_nonzero((prods & 0x7FFFFFFF) == 0) > 50
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")  # the refused units
 def test_rtl_rejects_bad_parameters():
     pytest.importorskip("amaranth")
     from sparseforge.hwgen.pim.asic import AsicUnit
@@ -304,7 +340,7 @@ def test_verilator_units_bit_exact_and_timed(tmp_path):
                          "stalls": Stalls(kind="mixed", seed=11 + n).to_dict()}
         latency[f] = ASIC_UNITS[f].latency
     for lanes in MAC_LANES:
-        cols, results = mac_columns(rng, lanes, 400)
+        cols, results = mac_columns(rng, lanes, 800 if lanes > 1 else 400)
         emits = [i for i, c in enumerate(cols) if c[2]]
         spec_units[f"mac{lanes}"] = {
             "inputs": [hex(pack_column(w, x, last, lanes)) for w, x, last in cols],
@@ -326,10 +362,16 @@ def test_verilator_units_bit_exact_and_timed(tmp_path):
                build_dir=tmp_path / "sim", extra_env={"PIM_BENCH_SPEC": str(spec)},
                waivers=amaranth_waivers(source), build_args=["-CFLAGS", "-O0"])
     report = json.loads(report_path.read_text())
+    for name, r in report["units"].items():  # the measured figures (pytest -s)
+        print(f"{name}: {r['outputs']} results, latency {r['latencies']}, ii {r['ii']}, "
+              f"{r['cycles']} cycles; stalls: {r['valid_gaps']} valid gaps, "
+              f"{r['results_held']} results held, {r['inputs_refused']} inputs refused")
     problems = []
     for name, r in report["units"].items():
         if r["mismatches"] or r["outputs"] != r["expected"] or r["extra_valid_cycles"]:
             problems.append((name, r))
+        if not (r["valid_gaps"] and r["results_held"] and r["inputs_refused"]):
+            problems.append((name, {"stalls not exercised": r}))
         if r["latencies"] != [latency[name]] or r["ii"] != 1:
             problems.append((name, {"latencies": r["latencies"], "ii": r["ii"],
                                     "want": latency[name]}))
