@@ -148,8 +148,8 @@ def fadd(m: Module, a: Value, b: Value, name: str = "fadd") -> Signal:
     leading-zero count left after a cancellation); round to nearest even; flush
     (exponent < 1) or overflow (>= 255).  An exact zero difference is +0.
     """
-    sa, ea, fa, za, ia, na = _fields(a, 8, 23)
-    sb, eb, fb, zb, ib, nb = _fields(b, 8, 23)
+    sa, _, _, za, ia, na = _fields(a, 8, 23)
+    sb, _, _, zb, ib, nb = _fields(b, 8, 23)
     swap = _w(m, b[:31] > a[:31], f"{name}_swap")
     x = _w(m, Mux(swap, b, a), f"{name}_x", 32)
     y = _w(m, Mux(swap, a, b), f"{name}_y", 32)
