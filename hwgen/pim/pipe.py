@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Const, Module, Signal, Value
 
 __all__ = ["Pipe", "Timed"]
 
@@ -44,7 +44,8 @@ class Pipe:
     def __init__(self, m: Module, en: Value):
         self.m = m
         self.en = en
-        self._delays: dict[tuple[int, int], Signal] = {}
+        # (id(value), stage) -> (value, its register one stage later); value kept alive
+        self._delays: dict[tuple[int, int], tuple[Value, Signal]] = {}
         self._count = 0
 
     def reg(self, value: Value, name: str) -> Signal:
@@ -84,9 +85,7 @@ class Pipe:
         return Timed(self.reg(out, name or f"s{stage + 1}_{self._count}"), stage + 1)
 
     def const(self, value: int, width: int = 32) -> Timed:
-        """A constant, available at every stage."""
-        from amaranth.hdl import Const
-
+        """A ``width``-bit constant, available at every stage (no registers)."""
         return _ConstTimed(Const(value, width))
 
     def slice(self, tv: Timed, start: int, stop: int) -> Timed:
