@@ -318,7 +318,7 @@ def test_verilator_units_bit_exact_and_timed(tmp_path):
     from sparseforge.hwgen.pim.mac import PimMacUnit
     from sparseforge.sim.lib.cocotb_runner import run_cocotb
     from sparseforge.sim.lib.stalls import Stalls
-    from sparseforge.sim.lib.verilator_lint import amaranth_waivers
+    from sparseforge.sim.lib.verilator_lint import amaranth_waivers, lint
 
     rng = np.random.default_rng(2026)
     spec_units, latency = {}, {}
@@ -353,6 +353,8 @@ def test_verilator_units_bit_exact_and_timed(tmp_path):
     source = tmp_path / "pim_bench_top.v"
     source.write_text(verilog.convert(_bench_top(units), name="pim_bench_top",
                                       emit_src=False))
+    linted = lint([source], "pim_bench_top", amaranth_waivers(source))
+    assert linted.passed, linted.to_dict()["unwaived"]
     total = sum(len(s["inputs"]) for s in spec_units.values())
     spec = tmp_path / "spec.json"
     report_path = tmp_path / "report.json"
