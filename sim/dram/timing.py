@@ -244,6 +244,15 @@ class ChannelState:
         earliest = self.earliest_for(cmd)
         if earliest != cmd.cycle:  # earliest() is never below the cycle asked for
             raise IllegalCommand(f"{cmd.line()}: earliest legal cycle {earliest}")
+        self.apply(cmd)
+
+    def apply(self, cmd: Command) -> None:
+        """Record ``cmd`` **without** checking it: for a caller that has proved it
+        legal (the PIM-GPT timed simulator places the middle MACs of a row at a fixed
+        spacing this way; its tests compare the result with :meth:`issue` on every
+        command and run the independent checker on the log).  :meth:`issue` checks,
+        then applies."""
+        kind, rank, bg, bk = cmd.kind, cmd.rank, cmd.bankgroup, cmd.bank
         t, c = self.t, cmd.cycle
         self.last_cmd = c
         self.counts[kind] += 1

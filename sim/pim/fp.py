@@ -4,7 +4,7 @@ Written from the IEEE-754 definitions; the RTL (``hwgen/pim``) and every simulat
 the PIM families compute exactly these functions.  Arrays are NumPy ``float32`` (FP32
 values) or ``uint16`` (BF16 bit patterns); every function is elementwise and vectorised.
 
-The rules (docs/designs/pim_numerics.md):
+The rules (docs/designs/pimgpt.md, "Numerics"):
 
 * **Rounding**: round to nearest, ties to even, for every FP32 add and multiply and for
   the FP32 → BF16 conversion.

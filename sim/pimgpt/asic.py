@@ -4,7 +4,7 @@ reductions, softmax, LayerNorm.
 Every function is a fixed sequence of FP32 operations of :mod:`sparseforge.sim.pim.fp`
 (round to nearest even, subnormals flushed, canonical NaN) plus exact bit operations
 (exponent fields, integer rounding), written from the maths in
-docs/designs/pim_numerics.md.  The functional simulator, the reference decoder and the
+docs/designs/pimgpt.md ("Numerics").  The functional simulator, the reference decoder and the
 RTL operators (``hwgen/pim``) compute exactly these functions.
 
 * :func:`exp`: range reduction ``x = k ln2 + r`` (``k`` the nearest integer of
@@ -18,8 +18,8 @@ RTL operators (``hwgen/pim``) compute exactly these functions.
 * :func:`rsqrt`: ``x = m 4^j`` with ``m`` in [1, 4); the fast-inverse-square-root guess
   ``0x5F3759DF - (bits(m) >> 1)``, three Newton–Raphson steps
   ``y (1.5 - (0.5 m) y y)``, then ``2^-j``.
-* :func:`gelu`: the tanh form ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` with
-  ``tanh(u) = 1 - 2 / (exp(2u) + 1)``.
+* :func:`gelu`: the tanh form ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``,
+  computed as ``x / (1 + exp(-2u))`` (no cancellation for negative ``x``).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def exp(x) -> np.ndarray:
     xc = np.clip(x, -_K["CLAMP"], _K["CLAMP"]).astype(np.float32)
     t = fmul(xc, _K["LOG2E"])
     k = np.rint(np.where(np.isnan(t), 0, t)).astype(np.int64)  # nearest, ties to even
-    kf = k.astype(np.float32)  # |k| <= 151: exact
+    kf = k.astype(np.float32)  # |k| <= 150 (after the clamp): exact
     r = fadd(xc, fmul(kf, _neg(_K["LN2_HI"])))
     r = fadd(r, fmul(kf, _neg(_K["LN2_LO"])))
     p = np.full_like(r, _K["C7"])
@@ -153,15 +153,19 @@ def rsqrt(x) -> np.ndarray:
 
 
 def gelu(x) -> np.ndarray:
-    """GELU, tanh form (see the module docstring); the arithmetic decides the edges:
-    ±inf → ±inf (``1 + t`` is 2^-23, not 0, for very negative ``x``, because the
-    Newton–Raphson reciprocal of 1 is one ulp below 1), NaN → NaN."""
+    """GELU, tanh form, computed as ``x * sigmoid(2u)``:
+    ``0.5 x (1 + tanh(u)) = x / (1 + exp(-2u))`` with
+    ``u = sqrt(2/pi) (x + 0.044715 x^3)``.  Operation order: ``x2 = x x``,
+    ``x3 = x2 x``, ``s = x + GELU_A x3``, ``u = SQRT_2_OVER_PI s``, ``v = -2 u``,
+    ``y = x * recip(1 + exp(v))``.  Edges from the arithmetic: very negative ``x``
+    gives ``exp(v) = inf``, ``recip(inf) = 0``, ``y = -0``; very positive ``x`` gives
+    ``x * recip(1)`` (one ulp below ``x``, recip(1) being ``1 - 2^-24``); ``+inf`` →
+    ``+inf``; ``-inf`` → NaN (``-inf * recip(inf) = -inf * 0``); NaN → NaN."""
     x = _f32(x)
     x3 = fmul(fmul(x, x), x)
     u = fmul(_K["SQRT_2_OVER_PI"], fadd(x, fmul(_K["GELU_A"], x3)))
-    d = fadd(exp(fmul(_K["TWO"], u)), _K["ONE"])
-    t = fadd(_K["ONE"], _neg(fmul(_K["TWO"], recip(d))))
-    return fmul(fmul(_K["HALF"], x), fadd(_K["ONE"], t))
+    v = fmul(_neg(_K["TWO"]), u)
+    return fmul(x, recip(fadd(_K["ONE"], exp(v))))
 
 
 # --------------------------------------------------------------------- vector operations

@@ -140,13 +140,13 @@ class FunctionalSystem:
     def _payload(self, op, cmd, payload):
         """The data a GWRITE / WR carries (BF16 bit patterns), else None."""
         L = self.geo.lanes
-        if isinstance(op, GW):
+        if isinstance(op, GW):  # every command of a GW is a GWRITE
             return self._slice_bf16(op.src, op.start + cmd.column * L, op.start + op.length)
-        if isinstance(op, WR):
+        if isinstance(op, WR) and cmd.kind.value == "WR":
             first = op.start + (cmd.column - op.col) * L
             return self._slice_bf16(op.src, first, first + L)
-        if isinstance(op, VW):
-            bank, h, j = payload
+        if isinstance(op, VW) and payload is not None:
+            _bank, h, j = payload
             return self.vshadow[self._layer, h, j].copy()
         return None
 

@@ -10,8 +10,8 @@ Channels have their own global buffer and work independently.
   are cut into spans of one DRAM row (``S`` BF16); span ``s`` of slot ``u`` is row
   ``base + s U + u`` (``U`` slots per bank).  The input span ``s`` is the global buffer
   of every channel while the rows of span ``s`` are multiplied.
-* **K cache**, row-major (:class:`KPlacement`): ``S // dh`` heads are concatenated in one
-  row (``H_r``); the heads form ``ceil(n_head / H_r)`` groups; position ``t`` goes to
+* **K cache**, row-major (:class:`KPlacement`): ``H_r = min(S // dh, R)`` heads are concatenated
+  in one row (one result slot per head); the heads form ``ceil(n_head / H_r)`` groups; position ``t`` goes to
   channel ``t % C``, bank ``(t // C) % B``, slot ``t // (C B)``; group ``g`` of slot
   ``u`` is row ``base + g U_t + u``.  The global buffer holds the group's queries; every
   ``dh / L`` columns the bank latches one head's score.
@@ -153,7 +153,9 @@ class KPlacement:
 
     @property
     def heads_per_row(self) -> int:
-        return self.geo.row_elems // self.head_dim
+        """Heads whose keys share a row: as many as fit, at most one per result slot
+        (each head's score is latched in its own slot)."""
+        return min(self.geo.row_elems // self.head_dim, self.geo.slots)
 
     @property
     def groups(self) -> tuple[tuple[int, int], ...]:
@@ -297,10 +299,6 @@ def map_model(model, geo: Geometry) -> ModelMap:
                           f"({geo.lanes}); allowed: multiples of {geo.lanes}")
     if dh > geo.row_elems:
         raise ConfigError(f"head dimension {dh} exceeds one row ({geo.row_elems} values)")
-    if geo.row_elems // dh > geo.slots:
-        raise ConfigError(f"{geo.row_elems // dh} heads share a row but a bank has only "
-                          f"{geo.slots} result slots; allowed: result_slots >= "
-                          f"{geo.row_elems // dh}")
     at = 0
 
     def matrix(name: str, n_out: int, n_in: int) -> MatrixPlacement:

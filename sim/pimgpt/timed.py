@@ -244,7 +244,7 @@ class TimedSystem:
         """Issue ``cmd`` at its earliest legal cycle (or exactly at ``at``)."""
         kind = cmd.kind
         c = st.earliest(kind, cmd.rank, cmd.bankgroup, cmd.bank, cmd.row,
-                        run.cur if at is None else at)
+                        run.cur if at is None else at, column=cmd.column)
         if at is not None and c != at:
             raise AssertionError(f"{cmd.kind.value} fast path: legal at {c}, expected {at}")
         cmd = cmd._replace(cycle=c)
@@ -302,8 +302,7 @@ class TimedSystem:
         for i in range(2, n - 1):
             k = kinds[i]
             run.counts[k.value] = run.counts.get(k.value, 0) + 1
-            skipped = Command(c1 + (i - 1) * sp, k, ch, 0, -1, -1, op.row, i)
-            st.note_skipped(skipped)
+            st.apply(Command(c1 + (i - 1) * sp, k, ch, 0, -1, -1, op.row, i))
         run.cols += n - 3
         run.hits += n - 3
         self._issue(st, run, Command(-1, kinds[n - 1], ch, 0, -1, -1, op.row, n - 1),
