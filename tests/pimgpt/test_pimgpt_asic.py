@@ -71,7 +71,12 @@ def test_gelu_follows_the_tanh_form():
     assert np.max(np.abs(got - tanh_form) / np.maximum(1, np.abs(tanh_form))) < 1e-6
     erf_form = 0.5 * xd * (1 + np.array([math.erf(v / math.sqrt(2)) for v in xd]))
     assert np.max(np.abs(got - erf_form)) < 1e-3  # the tanh approximation itself
-    assert asic.gelu(np.float32(np.inf)) == np.inf and asic.gelu(np.float32(300)) == 300
+    assert asic.gelu(np.float32(np.inf)) == np.inf
+    # large x: x * recip(1), and recip(1) is one ulp below 1
+    assert abs(float(asic.gelu(np.float32(300))) - 300) <= 300 * 2.0 ** -23
+    # very negative x: exp(-2u) overflows, recip(inf) = 0, so GELU is -0, not x * 2^-24
+    big = asic.gelu(np.array([-1e10, -3e38, -100.0], np.float32))
+    assert (f32_bits(big) == 0x80000000).all()
 
 
 def test_reduce_sum_adds_lane_by_lane_then_as_a_tree():
