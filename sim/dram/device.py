@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from sparseforge.errors import SparseforgeError
+from sparseforge.sim.pim.units import mac_latency
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -146,11 +147,11 @@ class PimTiming:
 
 
 #: ``[pim]`` fields and their defaults (functions of the organisation and timing).
-#: ``mac_latency`` default: 4 cycles (a BF16 multiply, the FP32 adder tree and the
-#: accumulator add, pipelined; to be tied to the RTL's latency table).
+#: ``mac_latency`` default: the RTL MAC unit's latency in its cycles
+#: (:func:`sparseforge.sim.pim.units.mac_latency`: products, adder tree, accumulator add)
+#: times ``ccd_mac`` tCK (the unit takes one column per MAC slot).
 PIM_FIELDS = ("lanes", "gbuf_bytes", "result_slots", "rcd_mac", "ccd_mac", "mac_latency",
               "gact_faw")
-DEFAULT_MAC_LATENCY = 4
 DEFAULT_RESULT_SLOTS = 16
 
 
@@ -385,10 +386,14 @@ def _parse_pim(table, org: dict, timing: Timing, sources, fail) -> PimTiming:
         raise fail("pim.gbuf_bytes", f"{gbuf}: allowed: a multiple of burst_bytes "
                                      f"({burst}) up to row_bytes ({row_bytes})")
     values = {"rcd_mac": timing.rcd, "ccd_mac": timing.ccd_l,
-              "mac_latency": DEFAULT_MAC_LATENCY, "result_slots": DEFAULT_RESULT_SLOTS}
+              "result_slots": DEFAULT_RESULT_SLOTS}
     for key in values:
         if key in table:
             values[key] = _integer(table, key, "pim", fail, low=1)
+    # the RTL MAC unit's pipeline (sim/pim/units.py), clocked at one column per MAC slot
+    values["mac_latency"] = (_integer(table, "mac_latency", "pim", fail, low=1)
+                             if "mac_latency" in table
+                             else mac_latency(lanes) * values["ccd_mac"])
     gact_faw = table.get("gact_faw", True)
     if not isinstance(gact_faw, bool):
         raise fail("pim.gact_faw", f"expected true or false, got {gact_faw!r}")

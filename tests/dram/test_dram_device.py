@@ -120,14 +120,16 @@ def test_pim_tables_of_the_presets():
 
 def test_pim_defaults(tmp_path):
     # every field but source left out: lanes = 64 / 2, gbuf = one row (1024 B = 16
-    # columns), rcd_mac = rcd 14, ccd_mac = ccd_l 2, mac_latency 4, 16 slots, gact_faw on
+    # columns), rcd_mac = rcd 14, ccd_mac = ccd_l 2, mac_latency = the RTL MAC's
+    # 2 + log2(32 lanes) = 7 cycles, one column per ccd_mac = 2 tCK: 14, 16 slots,
+    # gact_faw on
     text = (PRESETS / "hbm2.toml").read_text()
     head, _, _ = text.partition("[pim]")
     path = tmp_path / "hbm2.toml"
     path.write_text(head + '[pim]\nsource = "pim_decision"\n')
     p = load_device(path).pim
     assert (p.lanes, p.gbuf_bytes, p.gbuf_columns, p.rcd_mac, p.ccd_mac, p.mac_latency,
-            p.result_slots, p.gact_faw) == (32, 1024, 16, 14, 2, 4, 16, True)
+            p.result_slots, p.gact_faw) == (32, 1024, 16, 14, 2, 14, 16, True)
     path.write_text(head)  # no [pim] table at all: no PIM
     assert load_device(path).pim is None
 
@@ -137,7 +139,8 @@ def test_pim_defaults(tmp_path):
     ("gbuf_bytes = 1024", "gbuf_bytes = 1000", r"'pim.gbuf_bytes'.*1000: allowed: a multiple"),
     ("gbuf_bytes = 1024", "gbuf_bytes = 2048", r"'pim.gbuf_bytes'.*up to row_bytes \(1024\)"),
     ("rcd_mac = 14", "rcd_mac = 0", r"'pim.rcd_mac'.*0 is below the minimum 1"),
-    ("mac_latency = 4", "mac_latency = 4.5", r"'pim.mac_latency'.*expected an integer"),
+    ("gact_faw = true\n", "gact_faw = true\nmac_latency = 4.5\n",
+     r"'pim.mac_latency'.*expected an integer"),
     ("gact_faw = true\nsource", "gact_faw = 1\nsource",
      r"'pim.gact_faw'.*expected true or false, got 1"),
     ("result_slots = 16", "slots = 16", r"'pim.slots'.*unknown field; allowed: lanes"),

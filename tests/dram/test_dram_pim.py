@@ -311,15 +311,16 @@ def test_engine_schedules_are_legal_for_the_checker(preset):
 
 
 def test_aim_gemv_timing_by_hand():
-    # gddr6_aim: cwl 22, bl 2, ccd_s 2, rcd_mac 56, ccd_mac 2, mac_latency 4, cl 32
+    # gddr6_aim: cwl 22, bl 2, ccd_s 2, rcd_mac 56, ccd_mac 2, cl 32, mac_latency 12
+    # (the RTL MAC unit's 2 + log2(16) = 6 cycles, one column per ccd_mac = 2 tCK)
     log = _gemv_log(load_device("gddr6_aim"), rows=1, columns=4, slots=1)
     got = [(c.kind.value, c.cycle) for c in log]
     # GWRITEs every ccd_s 2: 0, 2, 4, 6; GACT at 7 (command bus); MACs: 7 + 56 = 63, then
-    # every 2 (gbuf RAW: 6 + 22 + 2 = 30, met); READRES: MACL 69 + 4 = 73; PREA: tRAS
-    # 7 + 54 = 61, tRTP 69 + 4 = 73, command bus after the READRES: 74
+    # every 2 (gbuf RAW: 6 + 22 + 2 = 30, met); READRES: MACL 69 + 12 = 81; PREA: tRAS
+    # 7 + 54 = 61, tRTP 69 + 4 = 73, command bus after the READRES: 82
     assert got == [("GWRITE", 0), ("GWRITE", 2), ("GWRITE", 4), ("GWRITE", 6), ("GACT", 7),
-                   ("MAC", 63), ("MAC", 65), ("MAC", 67), ("MACL", 69), ("READRES", 73),
-                   ("PREA", 74)]
+                   ("MAC", 63), ("MAC", 65), ("MAC", 67), ("MACL", 69), ("READRES", 81),
+                   ("PREA", 82)]
 
 
 def test_engine_no_op_prea_restarts_no_trp():
