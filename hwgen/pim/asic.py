@@ -157,24 +157,25 @@ def build_rsqrt(p: Pipe, x: Timed) -> Timed:
 
 
 def build_gelu(p: Pipe, x: Timed) -> Timed:
-    """GELU of FP32 ``x`` (32 bits) as :func:`sparseforge.sim.pimgpt.asic.gelu`; 41
-    stages: ``x^3``, ``u``, ``2u`` (6), :func:`build_exp` (20), ``+ 1`` (1),
-    :func:`build_recip` (10), ``1 - 2 r``, ``1 + t``, the product with ``0.5 x`` (4)."""
+    """GELU of FP32 ``x`` (32 bits) as :func:`sparseforge.sim.pimgpt.asic.gelu`,
+    ``x * recip(1 + exp(v))``; 38 stages in the golden order: ``x2 = x x``,
+    ``x3 = x2 x``, ``t = GELU_A x3``, ``s = x + t``, ``u = SQRT_2_OVER_PI s``,
+    ``v = (-2) u`` (a full multiply: its flush / overflow rules) (6);
+    :func:`build_exp` (20); ``d = 1 + e`` (1); :func:`build_recip` (10); ``y = x r`` (1).
+    """
     def mul(name, a, b):
         return p.op(lambda m, u, v: fp.fmul(m, u, v, name), a, b)
 
     def add(name, a, b):
         return p.op(lambda m, u, v: fp.fadd(m, u, v, name), a, b)
 
-    c = {k: p.const(_K[k]) for k in ("GELU_A", "SQRT_2_OVER_PI", "TWO", "ONE", "HALF")}
+    c = {k: p.const(_K[k]) for k in ("GELU_A", "SQRT_2_OVER_PI", "ONE")}
+    minus_two = p.const(_K["TWO"] ^ _SIGN)
     x3 = mul("ge_x3", mul("ge_x2", x, x), x)
-    u = mul("ge_u", c["SQRT_2_OVER_PI"], add("ge_s", x, mul("ge_ax3", c["GELU_A"], x3)))
-    d = add("ge_d", build_exp(p, mul("ge_2u", c["TWO"], u)), c["ONE"])
-    two_r = mul("ge_2r", c["TWO"], build_recip(p, d))
-    t = p.op(lambda m, a, b: fp.fadd(m, a, fp.f32_neg(b), "ge_t"), c["ONE"], two_r)
-    one_t = add("ge_1t", c["ONE"], t)
-    hx = mul("ge_hx", c["HALF"], x)  # early; the builder delays it to ge_out
-    return mul("ge_out", hx, one_t)
+    s = add("ge_s", x, mul("ge_ax3", c["GELU_A"], x3))
+    v = mul("ge_v", minus_two, mul("ge_u", c["SQRT_2_OVER_PI"], s))
+    d = add("ge_d", c["ONE"], build_exp(p, v))
+    return mul("ge_out", x, build_recip(p, d))  # x: delayed 37 stages by the builder
 
 
 def _build_add(p: Pipe, ab: Timed) -> Timed:

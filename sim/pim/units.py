@@ -47,14 +47,15 @@ class Unit:
 #: add or multiply stage; ``exp``: clamp + multiply, rint + int→float, two products,
 #: two adds, 7 Horner multiply/add pairs, exponent scaling; ``recip``: 3 Newton–Raphson
 #: steps of 3 operations, exponent scaling; ``rsqrt``: 3 steps of 4 operations, exponent
-#: scaling; ``gelu``: 6 operations, ``exp``, 1 add, ``recip``, 4 operations.
+#: scaling; ``gelu`` (``x * recip(1 + exp(-2u))``): 6 operations (``x2``, ``x3``,
+#: ``a x3``, ``x + .``, ``u``, ``v = -2 u``), ``exp``, 1 add, ``recip``, 1 multiply.
 ASIC_UNITS: dict[str, Unit] = {
     "add": Unit(latency=1, ii=1),
     "mul": Unit(latency=1, ii=1),
     "exp": Unit(latency=20, ii=1),
     "recip": Unit(latency=10, ii=1),
     "rsqrt": Unit(latency=13, ii=1),
-    "gelu": Unit(latency=41, ii=1),
+    "gelu": Unit(latency=38, ii=1),
 }
 
 #: The MAC unit accepts one column per cycle.

@@ -167,9 +167,15 @@ def unary_inputs(rng, function: str) -> np.ndarray:
                   _f32(rng, 400, sign=np.zeros(400, np.uint64)),
                   _bits(u(200) * 3.75 + 0.25), _f32(rng, 50, 250, 254), _f32(rng, 50, 1, 4)]
     else:  # gelu
-        big = [1e3, 1e5, 1e10, 6.9e12, 7e12, 1e13, 1e20, 3e38, 10.0, 20.0, 40.0, 90.0]
+        big = [1e3, 1e5, 1e10, 6.9e12, 7e12, 1e13, 1e20, 3e38, 10.0, 20.0, 40.0, 90.0,
+               100.0]
+        # where y becomes -0 (recip(d) flushes, about -10.001), where exp(v) overflows
+        # (about -10.06), where 1 + exp(v) rounds to 1 (about 4.80)
+        near = np.concatenate([e + np.linspace(-0.02, 0.02, 81)
+                               for e in (-10.0011, -10.061, 4.7979)])
         parts += [_bits(u(400) * 20 - 10), _bits(u(200) * 200 - 100), _bits(big),
-                  _bits(np.negative(big)), _bits(10.0 ** -u(100) * 40)]
+                  _bits(np.negative(big)), _bits(10.0 ** -u(100) * 40),
+                  _bits(-(10.0 ** -u(100) * 40)), _bits(near)]
     return np.concatenate(parts).astype(np.uint32)
 
 
@@ -259,6 +265,16 @@ def test_golden_vectors_hit_the_edges():
     pairs = add_mul_pairs(rng, "add")
     s = f32_bits(fadd(bits_to_f32(pairs[:, 0]), bits_to_f32(pairs[:, 1])))
     assert np.count_nonzero(s == 0) > 50 and np.count_nonzero(s == 0x7F800000) > 5
+    x = unary_inputs(rng, "gelu")
+    y = golden_unary("gelu", x)
+    xf = bits_to_f32(x)
+    r1 = asic.recip(np.float32(1.0))
+    assert np.count_nonzero(y == 0x80000000) > 100            # very negative x: -0
+    for v in (-1e10, -3e38, -100.0):
+        assert golden_unary("gelu", _bits([v]))[0] == 0x80000000
+    pos = np.isfinite(xf) & (xf > 5)
+    assert np.count_nonzero(pos) > 50                          # large x: x * recip(1)
+    assert np.array_equal(y[pos], f32_bits(fmul(xf[pos], r1)))
     cols, _ = mac_columns(rng, 16, 40)
     prods = f32_bits(bf16_mul(np.array([c[0] for c in cols]), np.array([c[1] for c in cols])))
     assert np.count_nonzero((prods & 0x7FFFFFFF) == 0) > 50
