@@ -30,7 +30,7 @@ from sparseforge.sim.pim.device import PimChannel
 from sparseforge.sim.pim.fp import bf16_to_f32, f32_to_bf16, fadd, fmul
 
 from . import asic
-from .mapping import FINAL_VECTORS, ModelMap, vector_offsets
+from .mapping import FINAL_VECTORS, LAYER_VECTORS, ModelMap, vector_offsets
 from .program import GW, RD, ROW, RR, VW, WR, Asic, Pim, expand, token_program
 
 __all__ = ["FunctionalSystem"]
@@ -76,28 +76,27 @@ class FunctionalSystem:
                         row[:length] = values[i, start:start + length]
                         self.chans[ch].load_row(r, g, bk, placement.row(s, u), row)
 
-    def _vector(self, names, layer=None) -> np.ndarray:
-        src = self.w if layer is None else layer
-        parts = [np.asarray(getattr(src, n), np.uint16) for n, _ in names]
-        return np.concatenate(parts)
-
     def _load(self) -> None:
-        mm, w = self.mm, self.w
+        mm, w, geo = self.mm, self.w, self.geo
         self._load_matrix(mm.wte, w.wte)
         self._load_matrix(mm.wpe, w.wpe)
-        from .mapping import LAYER_VECTORS
-
         for layer, pl in zip(w.layers, mm.layers):
             for key in ("qkv", "proj", "fc", "fc2"):
                 self._load_matrix(pl[key], getattr(layer, f"w_{key}"))
-            self._load_vector(pl["vec"], self._vector(LAYER_VECTORS, layer))
-        final = np.concatenate([np.asarray(w.lnf_g, np.uint16), np.asarray(w.lnf_b, np.uint16)])
-        self._load_vector(mm.final, final)
-
-    def _load_vector(self, placement, values: np.ndarray) -> None:
-        padded = np.zeros(placement.n_out * placement.n_in, np.uint16)
-        padded[:len(values)] = values
-        self._load_matrix(placement, padded)
+        parts = [getattr(layer, n) for layer in w.layers for n, _ in LAYER_VECTORS]
+        parts += [getattr(w, n) for n, _ in FINAL_VECTORS]
+        vp = mm.vectors
+        flat = np.zeros(vp.per_bank * vp.stride, np.uint16)
+        flat[:vp.n] = np.concatenate([np.asarray(p, np.uint16) for p in parts])
+        per_bank = flat.reshape(vp.per_bank, vp.stride).T  # element e: bank e % CB
+        for i in range(vp.stride):
+            ch, b = vp.bank_of(i)
+            r, g, bk = geo.bank_address(b)
+            data = np.zeros(vp.rows * geo.row_elems, np.uint16)
+            data[:vp.per_bank] = per_bank[i]
+            for k in range(vp.rows):
+                self.chans[ch].load_row(r, g, bk, vp.base + k,
+                                        data[k * geo.row_elems:(k + 1) * geo.row_elems])
 
     # ------------------------------------------------------------------ decoding
     def step(self, token: int, pos: int) -> np.ndarray:
@@ -161,12 +160,15 @@ class FunctionalSystem:
 
     def _rd(self, op: RD, cmd, data: np.ndarray) -> None:
         L = self.geo.lanes
-        buf = self.vec.setdefault(op.dst, np.zeros(0, np.uint16))
-        at = op.start + cmd.column * L
-        if len(buf) < at + L:
-            buf = np.concatenate([buf, np.zeros(at + L - len(buf), np.uint16)])
-        buf[at:at + L] = data
-        self.vec[op.dst] = buf
+        buf = self.vec.get(op.dst)
+        if buf is None:
+            size = (self.mm.layer_vector_size if op.dst.startswith("vec") else
+                    self.mm.vector_segment(None)[1] if op.dst == "fvec" else
+                    self.model.d_model)
+            buf = self.vec[op.dst] = np.zeros(size, np.uint16)
+        idx = op.start + ((cmd.column - op.col) * L + np.arange(L)) * op.stride
+        keep = (idx >= 0) & (idx < len(buf))
+        buf[idx[keep]] = data[keep]
 
     def _result(self, ch: int, tag: tuple, k: int, values: np.ndarray) -> None:
         geo, model = self.geo, self.model
@@ -213,8 +215,6 @@ class FunctionalSystem:
         return {n: bf16_to_f32(raw[o:o + ln]) for n, (o, ln) in offsets.items()}
 
     def _asic(self, step: Asic) -> None:
-        from .mapping import LAYER_VECTORS
-
         model, A = self.model, self.asic_lanes
         a = step.args
         d = model.d_model

@@ -10,9 +10,9 @@ Channels have their own global buffer and work independently.
   are cut into spans of one DRAM row (``S`` BF16); span ``s`` of slot ``u`` is row
   ``base + s U + u`` (``U`` slots per bank).  The input span ``s`` is the global buffer
   of every channel while the rows of span ``s`` are multiplied.
-* **K cache**, row-major (:class:`KPlacement`): ``H_r = min(S // dh, R)`` heads are concatenated
-  in one row (one result slot per head); the heads form ``ceil(n_head / H_r)`` groups; position ``t`` goes to
-  channel ``t % C``, bank ``(t // C) % B``, slot ``t // (C B)``; group ``g`` of slot
+* **K cache**, row-major (:class:`KPlacement`): ``H_r = min(S // dh, R)`` heads are
+  concatenated in one row (one result slot per head); the heads form
+  ``ceil(n_head / H_r)`` groups; position ``t`` goes to channel ``t % C``, bank ``(t // C) % B``, slot ``t // (C B)``; group ``g`` of slot
   ``u`` is row ``base + g U_t + u``.  The global buffer holds the group's queries; every
   ``dh / L`` columns the bank latches one head's score.
 * **V cache**, column-major (:class:`VPlacement`): one row holds one ``(head, feature)``
@@ -20,9 +20,11 @@ Channels have their own global buffer and work independently.
   is ``B`` features, one per bank — are dealt to channels in contiguous chunks; item
   ``m`` of a channel, tile ``tau``, is row ``base + m T + tau``.  The global buffer holds
   the head's probabilities of that tile.
-* **Parameter vectors** of a layer (LayerNorm, biases) are concatenated
-  (:data:`LAYER_VECTORS`) and stored as a matrix ``[C, ceil(n / C)]`` so each channel
-  holds and reads one part.
+* **Parameter vectors** (LayerNorm, biases; :data:`LAYER_VECTORS` of every layer, then
+  :data:`FINAL_VECTORS`) are concatenated into one vector and interleaved over every
+  bank of every channel (:class:`VectorPlacement`): element ``e`` lives in bank
+  ``e % (C B)`` at offset ``e // (C B)``, so a layer's vectors are read by all banks
+  and channels at once.
 
 A mapping that does not fit the banks' rows, or a model the layout cannot hold
 (``dh`` not a multiple of the MAC lanes, more heads per row than result slots), is
@@ -44,6 +46,7 @@ __all__ = [
     "MatrixPlacement",
     "ModelMap",
     "VPlacement",
+    "VectorPlacement",
     "map_model",
 ]
 
@@ -237,17 +240,67 @@ class VPlacement:
 
 
 @dataclass(frozen=True)
+class VectorPlacement:
+    """All parameter vectors, interleaved over the ``C B`` banks (module docstring)."""
+
+    n: int
+    base: int
+    geo: Geometry = field(repr=False)
+
+    @property
+    def stride(self) -> int:
+        """Banks the elements are dealt over (``C B``)."""
+        return self.geo.channels * self.geo.banks
+
+    @property
+    def per_bank(self) -> int:
+        return -(-self.n // self.stride)
+
+    @property
+    def rows(self) -> int:
+        return -(-self.per_bank // self.geo.row_elems)
+
+    def bank_of(self, i: int) -> tuple[int, int]:
+        """Bank index ``i`` (0 .. C B - 1) -> (channel, bank)."""
+        return i % self.geo.channels, (i // self.geo.channels) % self.geo.banks
+
+    def reads(self, first: int, n: int) -> list[tuple[int, int, int, int, int, int]]:
+        """The bursts holding elements ``first .. first+n-1``: per bank and row,
+        ``(channel, bank, row, column, ncols, start)`` where lane ``k`` of burst ``j``
+        is element ``first + start + (j L + k) C B`` (outside ``0 .. n-1``: not asked)."""
+        geo, cb = self.geo, self.stride
+        L, S = geo.lanes, geo.row_elems
+        out = []
+        for i in range(cb):
+            lo = -(-(first - i) // cb)  # the first offset o with o C B + i >= first
+            hi = -(-(first + n - i) // cb)
+            if hi <= lo:
+                continue
+            ch, b = self.bank_of(i)
+            o = lo - lo % L
+            while o < hi:
+                row_end = (o // S + 1) * S
+                end = min(hi, row_end)
+                ncols = -(-(end - o) // L)
+                out.append((ch, b, self.base + o // S, (o % S) // L, ncols,
+                            o * cb + i - first))
+                o += ncols * L
+        return out
+
+
+@dataclass(frozen=True)
 class ModelMap:
     """Every region of one model in one PIM memory.
 
     Attributes
     ----------
     layers : tuple of dict
-        Per layer: ``qkv``, ``proj``, ``fc``, ``fc2``, ``vec`` (:class:`MatrixPlacement`),
+        Per layer: ``qkv``, ``proj``, ``fc``, ``fc2`` (:class:`MatrixPlacement`),
         ``k`` (:class:`KPlacement`), ``v`` (:class:`VPlacement`).
-    wte, wpe, final : MatrixPlacement
-        Token embeddings (also the output projection), position embeddings, the final
-        LayerNorm's vectors.
+    wte, wpe : MatrixPlacement
+        Token embeddings (also the output projection), position embeddings.
+    vectors : VectorPlacement
+        Every layer's :data:`LAYER_VECTORS`, then :data:`FINAL_VECTORS`.
     rows_used : int
         Rows per bank the whole model takes.
     """
@@ -256,16 +309,27 @@ class ModelMap:
     layers: tuple
     wte: MatrixPlacement
     wpe: MatrixPlacement
-    final: MatrixPlacement
+    vectors: VectorPlacement
     rows_used: int
     vector_offsets: dict
+
+    @property
+    def layer_vector_size(self) -> int:
+        return sum(n for _, n in self.vector_offsets.values())
+
+    def vector_segment(self, layer: int | None) -> tuple[int, int]:
+        """(first element, length) of a layer's vectors (``None``: the final ones)."""
+        n = self.layer_vector_size
+        if layer is None:
+            return len(self.layers) * n, self.vectors.n - len(self.layers) * n
+        return layer * n, n
 
     def regions(self) -> list[tuple[str, int, int]]:
         """(name, first row, rows) of every region, in row order."""
         out = [("wte", self.wte.base, self.wte.rows), ("wpe", self.wpe.base, self.wpe.rows),
-               ("final", self.final.base, self.final.rows)]
+               ("vectors", self.vectors.base, self.vectors.rows)]
         for i, layer in enumerate(self.layers):
-            for key in ("vec", "qkv", "proj", "fc", "fc2", "k", "v"):
+            for key in ("qkv", "proj", "fc", "fc2", "k", "v"):
                 p = layer[key]
                 out.append((f"layer{i}.{key}", p.base, p.rows))
         return out
@@ -309,13 +373,13 @@ def map_model(model, geo: Geometry) -> ModelMap:
 
     wte = matrix("wte", model.vocab, d)
     wpe = matrix("wpe", model.n_ctx, d)
-    n_final = sum(m for _, m in FINAL_VECTORS) * d
-    final = matrix("final", geo.channels, ceil(n_final / geo.channels))
     n_vec = sum(m for _, m in LAYER_VECTORS) * d
+    n_final = sum(m for _, m in FINAL_VECTORS) * d
+    vectors = VectorPlacement(model.n_layer * n_vec + n_final, at, geo)
+    at += vectors.rows
     layers = []
     for _ in range(model.n_layer):
         layer = {
-            "vec": matrix("vec", geo.channels, ceil(n_vec / geo.channels)),
             "qkv": matrix("qkv", 3 * d, d),
             "proj": matrix("proj", d, d),
             "fc": matrix("fc", 4 * d, d),
@@ -333,4 +397,4 @@ def map_model(model, geo: Geometry) -> ModelMap:
             f"({geo.channels} channels x {geo.banks} banks x {geo.row_elems * 2} B rows, "
             f"K/V reserved for n_ctx = {model.n_ctx}) but a bank has {geo.rows}; "
             "allowed: more channels, a denser device, or a smaller n_ctx")
-    return ModelMap(geo, tuple(layers), wte, wpe, final, at, vector_offsets(d))
+    return ModelMap(geo, tuple(layers), wte, wpe, vectors, at, vector_offsets(d))

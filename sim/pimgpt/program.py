@@ -19,9 +19,12 @@ Operations of a channel (each becomes DRAM commands, docs/designs/pimgpt.md):
 ``RR(n)``
     READRES of slots ``0 .. n-1``: the ``n`` latches of the ROW just before it, in order
     (a GACT empties the slots, so every ROW is followed by its RR).
-``RD(bank, row, ncols, dst, start)`` / ``WR(bank, row, col, ncols, src, start)``
-    ACT, ``ncols`` RD / WR bursts from column 0 / ``col``, PRE: a vector read into the
-    ASIC at ``dst[start:]`` / written from ``src[start:]``.
+``RD(bank, row, col, ncols, dst, start, stride)``
+    ACT, ``ncols`` RD bursts from column ``col``, PRE: lane ``k`` of burst ``j`` is
+    element ``start + (j L + k) stride`` of the ASIC vector ``dst`` (elements outside
+    it are not kept).
+``WR(bank, row, col, ncols, src, start)``
+    ACT, ``ncols`` WR bursts from column ``col``, PRE: the BF16 of ``src[start:]``.
 ``VW(row, col, writes)``
     GACT ``row``, one WR of column ``col`` per ``(bank, head, feature)`` in ``writes``
     (the V cache's burst of 16 positions of that feature), PREA.
@@ -58,9 +61,11 @@ class RR(NamedTuple):
 class RD(NamedTuple):
     bank: int
     row: int
+    col: int
     ncols: int
     dst: str
     start: int
+    stride: int
 
 
 class WR(NamedTuple):
@@ -134,15 +139,15 @@ def _read_matrix_row(mm: ModelMap, placement, i: int, dst: str, ops: list[list])
     """Append the RDs of output row ``i`` of ``placement`` (all its spans)."""
     ch, b, u = placement.location(i)
     for s, (start, length) in enumerate(placement.spans):
-        ops[ch].append(RD(b, placement.row(s, u), ceil(length / mm.geo.lanes), dst, start))
+        ops[ch].append(RD(b, placement.row(s, u), 0, ceil(length / mm.geo.lanes), dst, start,
+                          1))
 
 
-def _read_vector(mm: ModelMap, placement, dst: str, ops: list[list]) -> None:
-    """Append the RDs of a parameter vector stored as ``[C, n / C]``."""
-    for ch in range(mm.geo.channels):
-        for s, (start, length) in enumerate(placement.spans):
-            ops[ch].append(RD(0, placement.row(s, 0), ceil(length / mm.geo.lanes), dst,
-                              ch * placement.n_in + start))
+def _read_vector(mm: ModelMap, layer: int | None, dst: str, ops: list[list]) -> None:
+    """Append the RDs of a layer's parameter vectors (``None``: the final ones)."""
+    first, n = mm.vector_segment(layer)
+    for ch, b, row, col, ncols, start in mm.vectors.reads(first, n):
+        ops[ch].append(RD(b, row, col, ncols, dst, start, mm.vectors.stride))
 
 
 def token_program(mm: ModelMap, model, pos: int, token: int) -> list:
@@ -156,7 +161,7 @@ def token_program(mm: ModelMap, model, pos: int, token: int) -> list:
     ops = [[] for _ in range(C)]
     _read_matrix_row(mm, mm.wte, token, "tok_e", ops)
     _read_matrix_row(mm, mm.wpe, pos, "pos_e", ops)
-    _read_vector(mm, mm.layers[0]["vec"], "vec0", ops)
+    _read_vector(mm, 0, "vec0", ops)
     prog.append(Pim("embed", ops))
     prog.append(Asic("embed", "embed", {"n": d}))
     for li, layer in enumerate(mm.layers):
@@ -225,9 +230,9 @@ def token_program(mm: ModelMap, model, pos: int, token: int) -> list:
                                               "n": 4 * d, "spans": len(layer["fc"].spans)}))
         ops = _gemv(mm, layer["fc2"], "a", "fc2")
         if li + 1 < len(mm.layers):  # prefetch the next layer's vectors
-            _read_vector(mm, mm.layers[li + 1]["vec"], f"vec{li + 1}", ops)
+            _read_vector(mm, li + 1, f"vec{li + 1}", ops)
         else:
-            _read_vector(mm, mm.final, "fvec", ops)
+            _read_vector(mm, None, "fvec", ops)
         prog.append(Pim("fc2", ops))
         prog.append(Asic("fc2", "residual", {"acc": "fc2", "vec": vec, "b": "b_fc2", "n": d,
                                               "spans": len(layer["fc2"].spans)}))
@@ -264,7 +269,7 @@ def expand(op, geo, channel: int):
     elif isinstance(op, (RD, WR)):
         r, g, b = geo.bank_address(op.bank)
         kind = Kind.RD if isinstance(op, RD) else Kind.WR
-        first = op.col if isinstance(op, WR) else 0
+        first = op.col
         yield Command(-1, Kind.ACT, channel, r, g, b, op.row, -1), None
         for i in range(op.ncols):
             yield Command(-1, kind, channel, r, g, b, op.row, first + i), None

@@ -29,7 +29,6 @@ tRCD wait before a row's first MAC), ``refresh`` (REF and what waits for it),
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from math import ceil
 
@@ -38,7 +37,7 @@ from sparseforge.sim.dram.timing import ChannelState
 
 from .asic_time import asic_cycles
 from .mapping import Geometry
-from .program import RD, ROW, VW, WR, Asic, Pim, expand
+from .program import GW, RD, ROW, RR, VW, WR, Asic, Pim, expand
 
 __all__ = ["CATEGORIES", "TimedSystem", "TokenTiming"]
 
@@ -131,9 +130,14 @@ class TimedSystem:
         self.log: list[list[Command]] | None = [[] for _ in range(geo.channels)] if log \
             else None
         t, p = self.t, self.pim
-        self._window = max(t.rc, t.faw, t.rfc, t.ras + t.rp, t.cl + t.bl * 4 + t.rtrs,
-                           t.cwl + t.bl + t.wr, t.cwl + t.bl + t.wtr_l, p.rcd_mac,
-                           p.mac_latency + t.cl + p.readres_bursts * t.bl) + 1
+        # the largest "cycle of an earlier command + delta" any rule adds: a remembered
+        # cycle older than this before the phase start can no longer bind
+        self._window = max(t.rc, t.ras, t.faw, t.rrd_l, t.ccd_l, t.rp + t.rcd,
+                           t.cwl + t.bl + t.wr, t.cwl + t.bl + t.wtr_l, t.rtp,
+                           t.cl + t.bl * max(4, p.readres_bursts) + t.rtrs, p.rcd_mac,
+                           p.ccd_mac, p.mac_latency) + 1
+        # (refresh and data-bus state is kept as end cycles, which the rules compare
+        # directly: they need no window of their own)
 
     # ------------------------------------------------------------------ public
     def run(self, program: list) -> TokenTiming:
@@ -163,16 +167,19 @@ class TimedSystem:
         start = self.now
         memo: dict = {}
         runs = []
+        self.stats = getattr(self, "stats", {"simulated": 0, "copied": 0})
         for ch, ops in enumerate(phase.ops):
             key = None
             if self.log is None and ops:
                 key = (_ops_key(ops), self._signature(ch, start))
                 if key in memo:
+                    self.stats["copied"] += 1
                     src_ch, run = memo[key]
                     self._copy_state(src_ch, ch)
                     runs.append(run)
                     continue
             run = self._run_channel(ch, ops, start)
+            self.stats["simulated"] += 1
             if key is not None:
                 memo[key] = (ch, run)
             runs.append(run)
@@ -186,24 +193,15 @@ class TimedSystem:
             res.breakdown[k] += v
         return slowest.end - start
 
-    def _signature(self, ch: int, start: int):
-        """The channel's timing state relative to ``start``; cycles older than the
-        longest timing window are all the same ("long ago")."""
-        w = self._window
-
-        def rel(v):
-            return max(v - start, -w)
-
-        st = self.states[ch]
-        parts = [rel(self.next_ref[ch]) if self.next_ref[ch] - start < 10 * self.t.refi
-                 else None]
-        for name, val in sorted(vars(st).items()):
-            parts.append((name, _norm(name, val, rel)))
-        return repr(parts)
+    def _signature(self, ch: int, start: int, refresh: bool = True):
+        """The channel's timing state relative to ``start``
+        (:meth:`~sparseforge.sim.dram.timing.ChannelState.signature`); ``refresh``:
+        with the refresh schedule."""
+        sig = self.states[ch].signature(start, self._window)
+        return (self.next_ref[ch] - start if refresh else None, sig)
 
     def _copy_state(self, src: int, dst: int) -> None:
-        st = copy.deepcopy(self.states[src])
-        st.channel = dst
+        st = self.states[src].clone(dst)
         st.counts = self.states[dst].counts
         self.states[dst] = st
         self.next_ref[dst] = self.next_ref[src]
@@ -211,24 +209,97 @@ class TimedSystem:
     def _run_channel(self, ch: int, ops: list, start: int) -> _Run:
         st = self.states[ch]
         run = _Run(start, self.log[ch] if self.log is not None else None)
-        t = self.t
-        for op in ops:
-            if isinstance(op, (ROW, RD, WR, VW)):
-                self._maybe_refresh(ch, st, run)
-            if isinstance(op, ROW) and run.log is None and self.geo.ranks == 1 and \
-                    op.ncols > 3:
-                self._row_fast(st, run, op)
+        fast = run.log is None and self.geo.ranks == 1
+        i = 0
+        while i < len(ops):
+            if fast and isinstance(ops[i], ROW) and i + 3 < len(ops):
+                i = self._row_run(ch, st, run, ops, i)
                 continue
-            for cmd, _ in expand(op, self.geo, ch):
-                c = self._issue(st, run, cmd)
-                if cmd.kind is Kind.READRES:
-                    run.end = max(run.end, c + t.cl + self.pim.readres_bursts * t.bl)
-                elif cmd.kind is Kind.RD:
-                    run.end = max(run.end, c + t.cl + t.bl)
+            self._op(ch, st, run, ops[i], fast)
+            i += 1
         run.end = max(run.end, run.last)
         # the tail (data still arriving after the last command) is transfer time
         run.acct["transfer"] += run.end - run.last
         return run
+
+    def _op(self, ch: int, st: ChannelState, run: _Run, op, fast: bool) -> None:
+        t = self.t
+        if isinstance(op, (ROW, RD, WR, VW)):
+            self._maybe_refresh(ch, st, run)
+        if fast:
+            if isinstance(op, ROW) and op.ncols > 3:
+                self._row_fast(st, run, op)
+                return
+            if isinstance(op, GW) and op.ncols > 3:
+                self._gw_fast(st, run, op)
+                return
+        for cmd, _ in expand(op, self.geo, ch):
+            c = self._issue(st, run, cmd)
+            if cmd.kind is Kind.READRES:
+                run.end = max(run.end, c + t.cl + self.pim.readres_bursts * t.bl)
+            elif cmd.kind is Kind.RD:
+                run.end = max(run.end, c + t.cl + t.bl)
+
+    def _row_run(self, ch: int, st: ChannelState, run: _Run, ops: list, i: int) -> int:
+        """A run of (ROW, RR) pairs equal but for their row address: simulate pairs until
+        one starts in the same relative state as the pair before it, then skip the
+        rest of the run (up to the next refresh) by moving the state on by whole
+        periods.  Exact: from equal relative states equal commands take equal times.
+        Returns the index of the first op after what was done."""
+
+        def pair_key(k):
+            a, b = ops[k], ops[k + 1]
+            if not (isinstance(a, ROW) and isinstance(b, RR)):
+                return None
+            return (a.ncols, a.latch, b.n)
+
+        key = pair_key(i)
+        if key is None:
+            self._op(ch, st, run, ops[i], True)
+            return i + 1
+        n = 0  # pairs in the run
+        while i + 2 * n + 1 < len(ops) and pair_key(i + 2 * n) == key:
+            n += 1
+        done, prev_sig, prev = 0, None, None
+        while done < n:
+            k = i + 2 * done
+            snap = (run.last, dict(run.acct), dict(run.counts), run.hits, run.cols,
+                    run.end - run.last)
+            sig = self._signature(ch, run.last, refresh=False)
+            if sig == prev_sig and snap[5] == prev[5] and \
+                    snap[2].get("REF", 0) == prev[2].get("REF", 0):  # no refresh inside
+                period = run.last - prev[0]
+                left = n - done
+                if self.refresh:  # no refresh may fall due inside the skipped pairs
+                    left = min(left, max(0, -(-(self.next_ref[ch] - run.last) // period)))
+                if period > 0 and left > 1:
+                    skip = left - 1  # the last pair is simulated (so the state is exact)
+                    self._skip(st, run, prev, snap, skip, period)
+                    done += skip
+                    prev_sig = None
+                    continue
+            prev_sig, prev = sig, snap
+            self._op(ch, st, run, ops[k], True)
+            self._op(ch, st, run, ops[k + 1], True)
+            done += 1
+        return i + 2 * n
+
+    def _skip(self, st: ChannelState, run: _Run, prev, now, skip: int, period: int) -> None:
+        """Add ``skip`` periods: the increments between ``prev`` and ``now``, times
+        ``skip``; the state moved ``skip * period`` cycles on."""
+        delta = skip * period
+        st.shift(delta)
+        for k, v in now[1].items():
+            run.acct[k] += skip * (v - prev[1].get(k, 0))
+        for k, v in now[2].items():
+            inc = skip * (v - prev[2].get(k, 0))
+            if inc:
+                run.counts[k] = run.counts.get(k, 0) + inc
+                st.counts[Kind(k)] += inc
+        run.hits += skip * (now[3] - prev[3])
+        run.cols += skip * (now[4] - prev[4])
+        run.last += delta
+        run.end += delta
 
     def _maybe_refresh(self, ch: int, st: ChannelState, run: _Run) -> None:
         if not self.refresh:
@@ -248,7 +319,7 @@ class TimedSystem:
         if at is not None and c != at:
             raise AssertionError(f"{cmd.kind.value} fast path: legal at {c}, expected {at}")
         cmd = cmd._replace(cycle=c)
-        st.issue(cmd)
+        st.apply(cmd)  # legal at c by construction (earliest); the log tests re-check
         if run.log is not None:
             run.log.append(cmd)
         gap = max(0, c + 1 - run.last)
@@ -291,39 +362,63 @@ class TimedSystem:
             else:
                 run.hits += 1
 
+    def _gw_fast(self, st: ChannelState, run: _Run, op: GW) -> None:
+        """A GW's GWRITEs: the middle ones at the spacing of the first two."""
+        ch, n = st.channel, op.ncols
+        c0 = self._issue(st, run, Command(-1, Kind.GWRITE, ch, -1, -1, -1, -1, 0))
+        c1 = self._issue(st, run, Command(-1, Kind.GWRITE, ch, -1, -1, -1, -1, 1))
+        sp = c1 - c0
+        # a middle GWRITE's only lasting effect is its count (the last one sets the
+        # buffer's and the bus's state)
+        st.counts[Kind.GWRITE] += n - 3
+        run.counts["GWRITE"] += n - 3
+        self._issue(st, run, Command(-1, Kind.GWRITE, ch, -1, -1, -1, -1, n - 1),
+                    at=c1 + (n - 2) * sp)
+
     def _row_fast(self, st: ChannelState, run: _Run, op: ROW) -> None:
         """A ROW with its middle MACs placed at the spacing of the first two."""
         ch, n = st.channel, op.ncols
-        kinds = [Kind.MACL if (i + 1) % op.latch == 0 else Kind.MAC for i in range(n)]
+        latch = op.latch
+
+        def kind(i):
+            return Kind.MACL if (i + 1) % latch == 0 else Kind.MAC
+
         self._issue(st, run, Command(-1, Kind.GACT, ch, 0, -1, -1, op.row, -1))
-        c0 = self._issue(st, run, Command(-1, kinds[0], ch, 0, -1, -1, op.row, 0))
-        c1 = self._issue(st, run, Command(-1, kinds[1], ch, 0, -1, -1, op.row, 1))
+        c0 = self._issue(st, run, Command(-1, kind(0), ch, 0, -1, -1, op.row, 0))
+        c1 = self._issue(st, run, Command(-1, kind(1), ch, 0, -1, -1, op.row, 1))
         sp = c1 - c0
-        for i in range(2, n - 1):
-            k = kinds[i]
-            run.counts[k.value] = run.counts.get(k.value, 0) + 1
-            st.apply(Command(c1 + (i - 1) * sp, k, ch, 0, -1, -1, op.row, i))
+        # columns 2 .. n-2: a MACL fills a result slot (applied); a MAC's only lasting
+        # effect is its count (the last MAC sets the MAC state)
+        n_macl = 0
+        for i in range(latch - 1, n - 1, latch):
+            if i >= 2:
+                st.apply(Command(c1 + (i - 1) * sp, Kind.MACL, ch, 0, -1, -1, op.row, i))
+                n_macl += 1
+        n_mac = n - 3 - n_macl
+        st.counts[Kind.MAC] += n_mac
+        run.counts["MAC"] = run.counts.get("MAC", 0) + n_mac
+        run.counts["MACL"] = run.counts.get("MACL", 0) + n_macl
         run.cols += n - 3
         run.hits += n - 3
-        self._issue(st, run, Command(-1, kinds[n - 1], ch, 0, -1, -1, op.row, n - 1),
+        self._issue(st, run, Command(-1, kind(n - 1), ch, 0, -1, -1, op.row, n - 1),
                     at=c1 + (n - 2) * sp)
         self._issue(st, run, Command(-1, Kind.PREA, ch, 0))
 
 
 def _ops_key(ops: list):
-    return tuple(ops)
-
-
-def _norm(name, val, rel):
-    if isinstance(val, bool) or name in ("channel", "device", "t", "counts", "pim"):
-        return None
-    if isinstance(val, int):
-        return rel(val)
-    if isinstance(val, (list, tuple)):
-        return tuple(_norm(name, v, rel) for v in val)
-    if hasattr(val, "__slots__"):
-        return tuple((s, _norm(s, getattr(val, s), rel) if s != "open_row"
-                      else getattr(val, s)) for s in val.__slots__)
-    if hasattr(val, "maxlen"):  # deque of cycles
-        return tuple(rel(v) for v in val)
-    return repr(val)
+    """What of an op list the timing depends on (not where the data goes)."""
+    out = []
+    for op in ops:
+        if isinstance(op, ROW):
+            out.append(("R", op.row, op.ncols, op.latch))
+        elif isinstance(op, GW):
+            out.append(("G", op.ncols))
+        elif isinstance(op, RD):
+            out.append(("D", op.bank, op.row, op.col, op.ncols))
+        elif isinstance(op, WR):
+            out.append(("W", op.bank, op.row, op.col, op.ncols))
+        elif isinstance(op, VW):
+            out.append(("V", op.row, op.col, tuple(w[0] for w in op.writes)))
+        else:
+            out.append(op)
+    return tuple(out)
