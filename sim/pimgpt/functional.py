@@ -30,6 +30,7 @@ from sparseforge.sim.pim.device import PimChannel
 from sparseforge.sim.pim.fp import bf16_to_f32, f32_to_bf16, fadd, fmul
 
 from . import asic
+from .asic_time import ASIC_LANES
 from .mapping import FINAL_VECTORS, LAYER_VECTORS, ModelMap, vector_offsets
 from .program import GW, RD, ROW, RR, VW, WR, Asic, Pim, expand, token_program
 
@@ -50,7 +51,7 @@ class FunctionalSystem:
     asic_lanes : int
     """
 
-    def __init__(self, device, mm: ModelMap, model, weights, asic_lanes: int = 16):
+    def __init__(self, device, mm: ModelMap, model, weights, asic_lanes: int = ASIC_LANES):
         self.device, self.mm, self.model, self.w = device, mm, model, weights
         self.geo = mm.geo
         self.asic_lanes = asic_lanes

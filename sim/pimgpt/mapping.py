@@ -12,9 +12,10 @@ Channels have their own global buffer and work independently.
   of every channel while the rows of span ``s`` are multiplied.
 * **K cache**, row-major (:class:`KPlacement`): ``H_r = min(S // dh, R)`` heads are
   concatenated in one row (one result slot per head); the heads form
-  ``ceil(n_head / H_r)`` groups; position ``t`` goes to channel ``t % C``, bank ``(t // C) % B``, slot ``t // (C B)``; group ``g`` of slot
-  ``u`` is row ``base + g U_t + u``.  The global buffer holds the group's queries; every
-  ``dh / L`` columns the bank latches one head's score.
+  ``ceil(n_head / H_r)`` groups; position ``t`` goes to channel ``t % C``, bank
+  ``(t // C) % B``, slot ``t // (C B)``; group ``g`` of slot ``u`` is row
+  ``base + g U_t + u``.  The global buffer holds the group's queries; every ``dh / L``
+  columns the bank latches one head's score.
 * **V cache**, column-major (:class:`VPlacement`): one row holds one ``(head, feature)``
   for ``S`` consecutive positions (a *tile*).  Items ``(head, feature block)`` — a block
   is ``B`` features, one per bank — are dealt to channels in contiguous chunks; item

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sparseforge.errors import ConfigError
 
+from .asic_time import ASIC_LANES
 from .mapping import Geometry, ModelMap, map_model
 from .program import token_program
 from .timed import CATEGORIES, TimedSystem, TokenTiming
@@ -96,7 +97,7 @@ def _energy(device, geo: Geometry, t: TokenTiming) -> dict[str, float]:
 
 
 def token_latency(model, device, context: int, channels: int = 8, asic_mhz: float = 1000.0,
-                  asic_lanes: int = 16, refresh: bool = True, token: int = 0) -> PerfResult:
+                  asic_lanes: int = ASIC_LANES, refresh: bool = True, token: int = 0) -> PerfResult:
     """Time one decoding step that attends ``context`` tokens (position ``context-1``).
 
     Raises

@@ -35,7 +35,7 @@ from math import ceil
 from sparseforge.sim.dram.commands import Command, Kind
 from sparseforge.sim.dram.timing import ChannelState
 
-from .asic_time import asic_cycles
+from .asic_time import ASIC_LANES, asic_cycles
 from .mapping import Geometry
 from .program import GW, RD, ROW, RR, VW, WR, Asic, Pim, expand
 
@@ -116,8 +116,8 @@ class TimedSystem:
         paths off so each command is computed on its own.
     """
 
-    def __init__(self, device, geo: Geometry, asic_mhz: float = 1000.0, asic_lanes: int = 16,
-                 refresh: bool = True, log: bool = False):
+    def __init__(self, device, geo: Geometry, asic_mhz: float = 1000.0,
+                 asic_lanes: int = ASIC_LANES, refresh: bool = True, log: bool = False):
         if device.pim is None:
             raise ValueError(f"device {device.name!r} has no [pim] table")
         self.device, self.geo = device, geo

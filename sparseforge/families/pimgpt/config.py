@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sparseforge.config import DesignConfig, param
 from sparseforge.errors import ConfigError
+from sparseforge.sim.pimgpt.asic_time import ASIC_LANES
 
 __all__ = ["DEFAULT_MEMORY", "MODELS", "PimGptConfig"]
 
@@ -57,7 +58,7 @@ class PimGptConfig(DesignConfig):
                          high=2048, rule="at most the model's n_ctx")
     channels: int = param(8, "PIM channels (2 per GDDR6 chip)", low=1, high=64)
     asic_mhz: float = param(1000.0, "ASIC clock, MHz", low=10.0, high=4000.0)
-    asic_lanes: int = param(16, "ASIC vector lanes", choices=_POW2)
+    asic_lanes: int = param(ASIC_LANES, "ASIC vector lanes", choices=_POW2)
     refresh: bool = param(True, "model all-bank DRAM refresh")
     layers: int = param(0, "decoder layers simulated (0: the model's)", low=0, high=96)
     vocab: int = param(0, "vocabulary simulated (0: the model's 50257)", low=0,
