@@ -58,13 +58,29 @@ def bits_to_f32(bits) -> np.ndarray:
     return np.asarray(bits, dtype=np.uint32).view(np.float32)
 
 
+_SIGN = np.uint32(0x80000000)
+_MAG = np.uint32(0x7FFFFFFF)
+_INF = np.uint32(0x7F800000)
+_SUB_MAX = np.uint32(0x007FFFFF)
+
+
+def _ftz(a: np.ndarray) -> np.ndarray:
+    """:func:`ftz` of a ``float32`` array; returns it unchanged (no copy) when it has
+    no subnormal and no NaN, the common case."""
+    bits = a.view(np.uint32)
+    mag = bits & _MAG
+    sub = (mag <= _SUB_MAX) & (mag != 0)
+    nan = mag > _INF
+    if not (sub.any() or nan.any()):
+        return a
+    bits = np.where(sub, bits & _SIGN, bits)
+    bits = np.where(nan, np.uint32(F32_NAN), bits)
+    return np.asarray(bits, np.uint32).view(np.float32)
+
+
 def ftz(x) -> np.ndarray:
     """Flush subnormals to signed zero and make every NaN the canonical NaN."""
-    bits = f32_bits(x)
-    exp = (bits >> np.uint32(23)) & np.uint32(0xFF)
-    bits = np.where(exp == 0, bits & np.uint32(0x80000000), bits)
-    bits = np.where(np.isnan(bits_to_f32(bits)), np.uint32(F32_NAN), bits)
-    return bits_to_f32(np.asarray(bits, np.uint32))
+    return _ftz(np.asarray(x, dtype=np.float32))
 
 
 def bf16_to_f32(bits) -> np.ndarray:
@@ -100,34 +116,44 @@ def _round_f64_to_f32(v: np.ndarray) -> np.ndarray:
     return ftz(out)  # (1-element results of 0-d inputs are reshaped by the callers)
 
 
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b`` of already-flushed FP32 arrays, inside the caller's ``errstate``."""
+    return _ftz(np.asarray(a + b, np.float32))  # a sum of normals is exact if subnormal
+
+
+def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a * b`` of already-flushed FP32 arrays, inside the caller's ``errstate``."""
+    exact = np.asarray(a, np.float64) * np.asarray(b, np.float64)  # 48 bits: exact
+    return _round_f64_to_f32(exact).reshape(np.shape(exact))
+
+
 def fadd(a, b) -> np.ndarray:
     """FP32 ``a + b`` under the module's rules."""
-    a, b = ftz(a), ftz(b)
     with np.errstate(invalid="ignore", over="ignore"):
-        return ftz(a + b)  # a sum of normals is exact when it is subnormal
+        return _add(ftz(a), ftz(b))
 
 
 def fmul(a, b) -> np.ndarray:
     """FP32 ``a * b`` under the module's rules."""
-    a, b = ftz(a), ftz(b)
     with np.errstate(invalid="ignore", over="ignore"):
-        exact = np.asarray(a, np.float64) * np.asarray(b, np.float64)  # 48 bits: exact
-        return _round_f64_to_f32(exact).reshape(np.shape(exact))
+        return _mul(ftz(a), ftz(b))
 
 
 def bf16_mul(a_bits, b_bits) -> np.ndarray:
     """The exact FP32 product of two BF16 operands (bit patterns); flush and overflow
     as :func:`fmul` (the product itself needs no rounding)."""
-    return fmul(bf16_to_f32(a_bits), bf16_to_f32(b_bits))
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _mul(bf16_to_f32(a_bits), bf16_to_f32(b_bits))
 
 
 def pairwise_sum(values, axis: int = -1) -> np.ndarray:
     """Sum along ``axis`` (a power-of-two length) as a balanced tree of :func:`fadd`:
     neighbours first, ``((v0 + v1) + (v2 + v3)) + ...``."""
-    v = np.moveaxis(np.asarray(values, dtype=np.float32), axis, -1)
+    v = ftz(np.moveaxis(np.asarray(values, dtype=np.float32), axis, -1))
     n = v.shape[-1]
     if n < 1 or n & (n - 1):
         raise ValueError(f"pairwise_sum: length {n}; allowed: a power of two")
-    while v.shape[-1] > 1:
-        v = fadd(v[..., 0::2], v[..., 1::2])
+    with np.errstate(invalid="ignore", over="ignore"):
+        while v.shape[-1] > 1:
+            v = _add(v[..., 0::2], v[..., 1::2])
     return v[..., 0]
