@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from math import ceil
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def _decode_both(device, model, channels, asic_lanes, prompt, steps, seed):
 
 def test_functional_tokens_and_logits_equal_the_reference_bit_for_bit(aim):
     model = tiny(n_layer=2, d_model=64, n_head=4, vocab=192, n_ctx=64)
-    mm, tokens, logits, ref_tokens, ref_logits = _decode_both(
+    _mm, tokens, logits, ref_tokens, ref_logits = _decode_both(
         aim, model, channels=2, asic_lanes=16, prompt=[5, 17, 3, 99], steps=16, seed=7)
     assert tokens == ref_tokens
     assert len(set(tokens)) > 3  # a decode that does not just repeat one token
@@ -171,7 +172,7 @@ def test_mapping_places_every_value_once_and_regions_do_not_overlap(aim):
     mm = system(model, aim, 3)
     geo = mm.geo
     regions = sorted(mm.regions(), key=lambda r: r[1])
-    for (_, a, n), (_, b, _) in zip(regions, regions[1:]):
+    for (_, a, n), (_, b, _) in itertools.pairwise(regions):
         assert a + n <= b
     assert regions[-1][1] + regions[-1][2] == mm.rows_used
     p = mm.layers[1]["fc2"]
@@ -191,7 +192,7 @@ def test_mapping_places_every_value_once_and_regions_do_not_overlap(aim):
     vec = mm.vectors
     places = set()
     for first, n in [mm.vector_segment(0), mm.vector_segment(1), mm.vector_segment(None)]:
-        for ch, b, row, col, ncols, start in vec.reads(first, n):
+        for ch, b, _row, _col, ncols, start in vec.reads(first, n):
             for j in range(ncols * geo.lanes):
                 e = first + start + j * vec.stride
                 if first <= e < first + n:
