@@ -180,7 +180,7 @@ def test_mapping_places_every_value_once_and_regions_do_not_overlap(aim):
     for i in range(p.n_out):
         ch, b, u = p.location(i)
         assert p.output(ch, b, u) == i
-        for s, (start, length) in enumerate(p.spans):
+        for s, (_start, length) in enumerate(p.spans):
             for k in range(length):
                 seen.add((ch, b, p.row(s, u), k))
     assert len(seen) == p.n_out * p.n_in
@@ -189,12 +189,18 @@ def test_mapping_places_every_value_once_and_regions_do_not_overlap(aim):
     vp = mm.layers[0]["v"]
     dh = 32
     assert len({vp.location(h, j) for h in range(3) for j in range(dh)}) == 3 * dh
+    # vectors: element e lives in bank e % (C B) (bank index i: channel i % C, bank
+    # (i // C) % B) at offset e // (C B); every read burst lane must agree
     vec = mm.vectors
+    cb = geo.channels * geo.banks
+    bank_index = {(i % geo.channels, (i // geo.channels) % geo.banks): i for i in range(cb)}
     places = set()
     for first, n in [mm.vector_segment(0), mm.vector_segment(1), mm.vector_segment(None)]:
-        for ch, b, _row, _col, ncols, start in vec.reads(first, n):
+        for ch, b, row, col, ncols, start in vec.reads(first, n):
             for j in range(ncols * geo.lanes):
                 e = first + start + j * vec.stride
+                offset = (row - vec.base) * geo.row_elems + col * geo.lanes + j
+                assert e == offset * cb + bank_index[(ch, b)]
                 if first <= e < first + n:
                     places.add(e)
     assert places == set(range(vec.n))
