@@ -19,7 +19,7 @@ from .mapping import Geometry, ModelMap, map_model
 from .program import token_program
 from .timed import CATEGORIES, TimedSystem, TokenTiming
 
-__all__ = ["MAC_PJ", "PerfResult", "geometry", "system", "token_latency"]
+__all__ = ["MAC_PJ", "PerfResult", "asic_sram", "geometry", "system", "token_latency"]
 
 #: Energy of one BF16 multiply plus one FP32 add, pJ: Horowitz, "Computing's energy
 #: problem", ISSCC 2014, 45 nm: 16-bit FP multiply 1.1 pJ, 32-bit FP add 0.9 pJ (the
@@ -45,6 +45,24 @@ def system(model, device, channels: int) -> ModelMap:
     return map_model(model, geometry(device, channels))
 
 
+def asic_sram(model, lanes: int) -> dict[str, int]:
+    """Bytes of ASIC SRAM the program needs (FP32 vectors, BF16 parameters and bursts):
+    the live vectors of one layer (``x``, ``h``, ``qkv``, the scores / probabilities of
+    every head over ``n_ctx``, ``o``, ``a``), the logits, one layer's parameter vectors
+    (read a layer ahead, so two), and the V cache bursts being filled (``lanes``
+    positions of every feature of every layer: the ASIC rewrites whole bursts instead of
+    masked writes)."""
+    d = model.d_model
+    out = {
+        "vectors": 4 * (d + d + 3 * d + 2 * model.n_head * model.n_ctx + d + 4 * d),
+        "logits": 4 * model.vocab,
+        "parameters": 2 * 2 * 13 * d,
+        "v_bursts": 2 * model.n_layer * d * lanes,
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
 @dataclass
 class PerfResult:
     """:func:`token_latency`'s answer (``timing`` holds every figure)."""
@@ -56,6 +74,7 @@ class PerfResult:
     asic_mhz: float
     timing: TokenTiming
     energy_pj: dict
+    sram: dict
 
     @property
     def ms(self) -> float:
@@ -75,6 +94,7 @@ class PerfResult:
             "row_hit_rate": round(t.row_hit_rate, 6),
             "commands": dict(sorted(t.counts.items())),
             "energy_uj": {k: round(v / 1e6, 3) for k, v in self.energy_pj.items()},
+            "asic_sram_bytes": dict(self.sram),
         }
 
 
@@ -114,4 +134,4 @@ def token_latency(model, device, context: int, channels: int = 8, asic_mhz: floa
                       refresh=refresh)
     timing = sim.run(token_program(mm, model, context - 1, token))
     return PerfResult(model.name, device.name, context, channels, asic_mhz, timing,
-                      _energy(device, mm.geo, timing))
+                      _energy(device, mm.geo, timing), asic_sram(model, mm.geo.lanes))
