@@ -258,10 +258,19 @@ def test_flow_writes_the_report_with_plots(capsys, tmp_path):
     assert (out / "project" / "rtl" / "pim_mac16.v").is_file()
 
 
-def test_flow_args_keep_the_memory(monkeypatch, tmp_path):
+def test_flow_args_keep_the_memory():
     """flow's steps get no target: each resolves the flow's --memory itself."""
     from sparseforge.families.pimgpt import family
 
     args = argparse.Namespace(memory="hbm2")
     assert family._memory(None, args).name == "hbm2"
     assert family._memory(None, argparse.Namespace()).name == "gddr6_aim"
+
+
+def test_verify_model_shrinks_only_what_is_published():
+    from sparseforge.families.pimgpt.family import verify_model
+
+    m = verify_model(PimGptConfig())
+    assert (m.n_layer, m.vocab, m.d_model, m.n_head) == (2, 2048, 1600, 25)
+    m = verify_model(PimGptConfig(model="gpt3-xl", layers=3, vocab=512))
+    assert (m.n_layer, m.vocab, m.d_model) == (3, 512, 2048)

@@ -60,7 +60,7 @@ def write_files(flow: dict, reports: Path) -> list[str]:
         ax.set_xlabel("context (tokens attended)")
         ax.set_ylabel("ms per token")
         ax.set_title(f"{PLOTS['latency_breakdown.png']}: {perf['model']}")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         save_png(fig, reports / "latency_breakdown.png")
         written.append("reports/latency_breakdown.png")
 
