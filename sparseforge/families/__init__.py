@@ -24,6 +24,7 @@ __all__ = ["DESIGN_MODULES", "TARGETS", "VERBS", "DesignFamily", "design_names",
 #: Design family name -> "module:attribute" of its :class:`DesignFamily`.
 DESIGN_MODULES: dict[str, str] = {
     "edgemoe": "sparseforge.families.edgemoe.family:FAMILY",
+    "pimgpt": "sparseforge.families.pimgpt.family:FAMILY",
     "sat": "sparseforge.families.sat.family:FAMILY",
 }
 
