@@ -72,8 +72,10 @@ def default_out(family: DesignFamily, board) -> Path:
 def command_line(args: argparse.Namespace) -> str:
     """The ``sparseforge`` command line that produced ``args``, shell-quoted."""
     words = ["sparseforge", args.verb, args.design]
-    if args.board:
+    if getattr(args, "board", None):
         words += ["--board", args.board]
+    if getattr(args, "memory", None):
+        words += ["--memory", args.memory]
     for item in args.sets:
         words += ["--set", item]
     if args.config:

@@ -21,8 +21,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sparseforge.sim.pim.units import ASIC_UNITS
-from sparseforge.sim.pimgpt.asic import CONSTANTS, EXP_DEGREE, NR_STEPS
+from sparseforge.pim_units import ASIC_UNITS, CONSTANTS, EXP_DEGREE, NR_STEPS
 
 from . import fp
 from .pipe import Pipe, Timed

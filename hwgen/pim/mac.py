@@ -26,7 +26,7 @@ from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sparseforge.sim.pim.units import MAC_II, mac_latency
+from sparseforge.pim_units import MAC_II, mac_latency
 
 from . import fp
 from .asic import pipeline_valid

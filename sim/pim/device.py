@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dram.commands import Command, Kind
+from .fp import add_flushed, bf16_mul, ftz, pairwise_sum
 from .mac import mac_column
 
 __all__ = ["PimChannel", "PimStateError"]
@@ -212,6 +213,44 @@ class PimChannel:
             return self.row_buffer[rank, b, col].copy()
         self.row_buffer[rank, b, col] = self._burst(data, "WR")
         return None
+
+    def execute_macs(self, cmds) -> None:
+        """Execute a run of MAC / MACL commands to one open row of one rank, in order,
+        with exactly the arithmetic of executing them one by one (:meth:`execute`): the
+        products and adder trees of all columns are computed at once, the accumulator
+        additions and latches one column after the other.  Same state checks."""
+        cmds = list(cmds)
+        if not cmds:
+            return
+        first = cmds[0]
+        rank = self._rank(first.rank)
+        for c in cmds:
+            if c.kind not in (Kind.MAC, Kind.MACL) or c.channel != self.channel or \
+                    c.rank != first.rank or c.row != first.row:
+                raise PimStateError(f"{c.line()}: execute_macs takes MAC / MACL commands "
+                                    "of one row of one rank")
+        wrong = np.nonzero(self.open_row[rank] != first.row)[0]
+        if len(wrong):
+            raise PimStateError(f"{first.line()}: MAC needs row {first.row} open in every "
+                                f"bank; bank(s) {', '.join(map(str, wrong))} are not")
+        limit = min(self.columns, len(self.gbuf))
+        cols = [self._column(c.column, limit, f"{c.kind.value} column") for c in cmds]
+        latches = sum(c.kind is Kind.MACL for c in cmds)
+        if self.filled[rank] + latches > self.slots.shape[1]:
+            raise PimStateError(f"{first.line()}: {latches} MACLs overflow the "
+                                f"{self.slots.shape[1]} result slots "
+                                f"({self.filled[rank]} filled since the last GACT)")
+        w = self.row_buffer[rank][:, cols, :]  # (banks, n, lanes)
+        trees = pairwise_sum(bf16_mul(w, self.gbuf[cols]))  # (banks, n)
+        acc = ftz(self.acc[rank])
+        with np.errstate(invalid="ignore", over="ignore"):
+            for i, c in enumerate(cmds):
+                acc = add_flushed(acc, trees[:, i])  # = fadd: both operands are flushed
+                if c.kind is Kind.MACL:
+                    self.slots[rank, self.filled[rank]] = acc
+                    self.filled[rank] += 1
+                    acc = np.zeros_like(acc)
+        self.acc[rank] = acc
 
     def _open(self, rank: int, b: int, row: int) -> None:
         self.row_buffer[rank, b] = self._row(rank, b, row)

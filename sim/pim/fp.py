@@ -30,6 +30,7 @@ import numpy as np
 __all__ = [
     "BF16_NAN",
     "F32_NAN",
+    "add_flushed",
     "bf16_mul",
     "bf16_to_f32",
     "bits_to_f32",
@@ -116,9 +117,14 @@ def _round_f64_to_f32(v: np.ndarray) -> np.ndarray:
     return ftz(out)  # (1-element results of 0-d inputs are reshaped by the callers)
 
 
-def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a + b`` of already-flushed FP32 arrays, inside the caller's ``errstate``."""
+def add_flushed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`fadd` of FP32 arrays that are already flushed (results of this module's
+    functions), for loops that call it under their own
+    ``np.errstate(invalid="ignore", over="ignore")``."""
     return _ftz(np.asarray(a + b, np.float32))  # a sum of normals is exact if subnormal
+
+
+_add = add_flushed
 
 
 def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

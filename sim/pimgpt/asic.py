@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparseforge.pim_units import CONSTANTS, NR_STEPS
 from sparseforge.sim.pim.fp import F32_NAN, bits_to_f32, f32_bits, fadd, fmul, ftz
 
 __all__ = [
@@ -45,34 +46,8 @@ def _c(bits: int) -> np.float32:
     return bits_to_f32(np.array([bits], np.uint32))[0]
 
 
-#: FP32 constants of the ASIC (name -> bit pattern); each is the FP32 value nearest
-#: the real number named in the comment (1/n! and the GELU constants rounded to
-#: nearest even), checked in tests against that number.
-CONSTANTS = {
-    "LOG2E": 0x3FB8AA3B,      # log2(e)
-    "LN2_HI": 0x3F318000,     # 0.693359375, 9 significant bits
-    "LN2_LO": 0xB95E8083,     # ln 2 - LN2_HI
-    "CLAMP": 0x42D00000,      # 104.0
-    "C2": 0x3F000000,         # 1/2!
-    "C3": 0x3E2AAAAB,         # 1/3!
-    "C4": 0x3D2AAAAB,         # 1/4!
-    "C5": 0x3C088889,         # 1/5!
-    "C6": 0x3AB60B61,         # 1/6!
-    "C7": 0x39500D01,         # 1/7!
-    "ONE": 0x3F800000,
-    "TWO": 0x40000000,
-    "HALF": 0x3F000000,
-    "THREE_HALFS": 0x3FC00000,
-    "SQRT_2_OVER_PI": 0x3F4C422A,  # sqrt(2/pi)
-    "GELU_A": 0x3D372713,     # 0.044715
-    "RECIP_MAGIC": 0x7EF311C3,
-    "RSQRT_MAGIC": 0x5F3759DF,
-}
 _K = {name: _c(bits) for name, bits in CONSTANTS.items()}
 
-#: Newton–Raphson steps of :func:`recip` and :func:`rsqrt`; degree of exp's polynomial.
-NR_STEPS = 3
-EXP_DEGREE = 7
 
 
 def _f32(x) -> np.ndarray:

@@ -21,15 +21,10 @@ from __future__ import annotations
 
 from math import ceil
 
-from sparseforge.sim.pim.units import ASIC_UNITS
+from sparseforge.pim_units import ASIC_LANES, ASIC_UNITS
 
 __all__ = ["ASIC_LANES", "asic_cycles"]
 
-#: Default ASIC lanes: 8 channels each deliver one READRES of 16 FP32 results every
-#: 2 ns (4 tCK at 0.5 ns: two 32-byte bursts), 64 results per ns together, so an ASIC
-#: at 1 GHz needs 64 lanes to take them at the rate they come.  The paper does not
-#: say; docs/benchmarks.md sweeps 16 to 256.
-ASIC_LANES = 64
 
 
 def _lat(*names: str) -> int:

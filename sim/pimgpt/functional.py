@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparseforge.sim.dram.commands import Kind
 from sparseforge.sim.pim.device import PimChannel
 from sparseforge.sim.pim.fp import bf16_to_f32, f32_to_bf16, fadd, fmul
 
@@ -126,6 +127,14 @@ class FunctionalSystem:
             for op in ops:
                 if isinstance(op, ROW):
                     pending += [(op.tag, k) for k in range(op.ncols // op.latch)]
+                    cmds = [cmd for cmd, _ in expand(op, self.geo, ch)]
+                    macs = [c for c in cmds if c.kind in (Kind.MAC, Kind.MACL)]
+                    for cmd in cmds:
+                        if cmd.kind not in (Kind.MAC, Kind.MACL):
+                            chan.execute(cmd)
+                        elif cmd is macs[0]:  # the row's MACs, in order, at once
+                            chan.execute_macs(macs)
+                    continue
                 for cmd, payload in expand(op, self.geo, ch):
                     data = self._payload(op, cmd, payload)
                     out = chan.execute(cmd, data)

@@ -77,9 +77,10 @@ def _offering(verb):
     return [n for n in design_names() if verb in get_design(n).verbs]
 
 
-def test_both_families_are_registered():
-    assert design_names() == ["edgemoe", "sat"]
-    assert _offering("synth") == ["sat"] and _offering("perf") == ["edgemoe", "sat"]
+def test_every_family_is_registered():
+    assert design_names() == ["edgemoe", "pimgpt", "sat"]
+    assert _offering("synth") == ["pimgpt", "sat"]
+    assert _offering("perf") == ["edgemoe", "pimgpt", "sat"]
 
 
 @pytest.mark.parametrize("verb", ["generate", "verify", "perf", "synth", "flow"])

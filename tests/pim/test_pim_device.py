@@ -218,3 +218,30 @@ def test_misuse_is_refused():
         ch.load_row(0, 0, 0, 1, np.zeros(10, np.uint16))
     with pytest.raises(ValueError, match="no \\[pim\\] table"):
         PimChannel(type("D", (), {"pim": None, "name": "x"})())
+
+
+def test_execute_macs_equals_one_command_at_a_time():
+    """A row's MACs executed at once leave the same accumulators and slots, bit for bit,
+    as executing them one by one (random normal-range and edge data)."""
+    dev = load_device("gddr6_aim")
+    rng = np.random.default_rng(21)
+    one, run = PimChannel(dev), PimChannel(dev)
+    row = rng.integers(0, 0x7F80, (dev.columns, 16), dtype=np.uint16) | \
+        (rng.integers(0, 2, (dev.columns, 16)).astype(np.uint16) << 15)
+    row[3, :4] = [0x7F80, 0xFF80, 0x0001, 0x7FC1]  # inf, -inf, subnormal, NaN
+    for ch in (one, run):
+        for b in range(16):
+            ch.load_row(0, b // 4, b % 4, 5, np.roll(row, b, axis=1))
+        for c in range(dev.pim.gbuf_columns):
+            ch.execute(Command.gwrite(0, 0, c), rng.integers(0, 0x7F00, 16, dtype=np.uint16)
+                       if ch is one else one.gbuf[c])
+        ch.execute(Command.gact(1, 0, 0, 5))
+    macs = [Command.mac(10 + i, 0, 0, 5, i, latch=(i % 7 == 6 or i == 63)) for i in range(64)]
+    for c in macs:
+        one.execute(c)
+    run.execute_macs(macs)
+    assert np.array_equal(one.acc.view(np.uint32), run.acc.view(np.uint32))
+    assert np.array_equal(one.filled, run.filled)
+    assert np.array_equal(one.slots.view(np.uint32), run.slots.view(np.uint32))
+    with pytest.raises(PimStateError, match="overflow"):
+        run.execute_macs([Command.mac(200 + i, 0, 0, 5, i, latch=True) for i in range(8)])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sparseforge.config import DesignConfig, param
 from sparseforge.errors import ConfigError
-from sparseforge.sim.pimgpt.asic_time import ASIC_LANES
+from sparseforge.pim_units import ASIC_LANES
 
 __all__ = ["DEFAULT_MEMORY", "MODELS", "PimGptConfig"]
 
