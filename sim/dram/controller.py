@@ -29,6 +29,7 @@ Scheduling (per channel):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 
@@ -98,26 +99,34 @@ class SimResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class _Req:
-    index: int
-    arrival: int
-    write: bool
-    rank: int
-    bankgroup: int
-    bank: int
-    row: int
-    column: int
-    opened: bool = False  # an ACT was issued for it
-
-
 def simulate(device, mapping, addresses, is_write, arrivals,
-             config: ControllerConfig | None = None) -> SimResult:
+             config: ControllerConfig | None = None, *,
+             share_channels: bool = True) -> SimResult:
     """Run a trace; see the module docstring.
 
-    ``mapping`` decodes addresses (:class:`sparseforge.sim.dram.mapping.AddressMapping`
-    or any object with ``decode(addresses) -> (channel, rank, bankgroup, bank, row,
-    column)`` arrays).
+    Parameters
+    ----------
+    device
+        The memory (:class:`sparseforge.sim.dram.device.Device` or any object with its
+        organisation and ``timing`` attributes).
+    mapping
+        Decodes addresses (:class:`sparseforge.sim.dram.mapping.AddressMapping` or any
+        object with ``decode(addresses) -> (channel, rank, bankgroup, bank, row,
+        column)`` arrays).
+    addresses, is_write, arrivals : array_like
+        The trace: byte addresses, writes, arrival cycles (not decreasing).
+    config : ControllerConfig, optional
+        Defaults to ``ControllerConfig()``.
+    share_channels : bool, optional
+        Simulate channels whose request streams are identical (same arrivals, kinds,
+        ranks, banks, rows, columns, in the same order) once and copy the result to the
+        others with their channel number.  Exact (a channel's commands are a function
+        of its own requests only); ``False`` simulates every channel (for timing the
+        simulator itself).
+
+    Returns
+    -------
+    SimResult
     """
     config = config or ControllerConfig()
     addresses = np.asarray(addresses, np.uint64)
@@ -129,73 +138,205 @@ def simulate(device, mapping, addresses, is_write, arrivals,
     if n and (np.diff(arrivals) < 0).any():
         raise ValueError("arrival cycles must not decrease")
     fields = mapping.decode(addresses)
-    channel, rank, bg, bank, row, col = (np.asarray(f, np.int64) for f in fields)
+    channel, rank, bg, bank, row, col = (np.asarray(f, np.int64).reshape(n) for f in fields)
+    flat_bank = (rank * device.bankgroups + bg) * device.banks_per_group + bank
     completion = np.zeros(n, np.int64)
     commands: list[Command] = []
     hits = 0
     counts: dict[str, int] = {k.value: 0 for k in Kind}
+    done: dict[bytes, tuple[int, np.ndarray, list[Command], int, dict]] = {}
     for ch in range(device.channels):
         idx = np.nonzero(channel == ch)[0]
-        reqs = [_Req(int(i), int(arrivals[i]), bool(is_write[i]), int(rank[i]), int(bg[i]),
-                     int(bank[i]), int(row[i]), int(col[i])) for i in idx]
-        cmds, h = _run_channel(device, ch, reqs, completion, config)
+        key = None
+        if share_channels:
+            key = np.stack([arrivals[idx], is_write[idx].astype(np.int64), flat_bank[idx],
+                            row[idx], col[idx]]).tobytes()
+        if key in done:  # an identical channel ran already: the same commands
+            _, first_idx, first_cmds, h, kinds = done[key]
+            completion[idx] = completion[first_idx]
+            cmds = [Command(c[0], c[1], ch, c[3], c[4], c[5], c[6], c[7])
+                    for c in first_cmds]
+        else:
+            cmds, h, kinds = _run_channel(
+                device, ch, arrivals[idx].tolist(), is_write[idx].tolist(),
+                flat_bank[idx].tolist(), row[idx].tolist(), col[idx].tolist(), idx,
+                completion, config)
+            if key is not None:
+                done[key] = (ch, idx, cmds, h, kinds)
         commands += cmds
         hits += h
-        for c in cmds:
-            counts[c.kind.value] += 1
-    commands.sort(key=lambda c: (c.cycle, c.channel))  # one log, in time order
+        for kind, count in kinds.items():
+            counts[kind.value] += count
+    commands.sort(key=itemgetter(0, 2))  # one log, in time order (cycle, then channel)
     cycles = int(completion.max()) if n else 0
     return SimResult(completion, commands, cycles, hits, counts)
 
 
-def _run_channel(device, ch: int, reqs: list[_Req], completion: np.ndarray,
-                 config: ControllerConfig) -> tuple[list[Command], int]:
+def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[int],
+                 rows: list[int], cols: list[int], index: np.ndarray,
+                 completion: np.ndarray, config: ControllerConfig
+                 ) -> tuple[list[Command], int, dict[Kind, int]]:
+    """One channel's requests (channel-local lists in arrival order; ``fbank`` the flat
+    bank ``(rank * bankgroups + bankgroup) * banks_per_group + bank``; ``index`` their
+    positions in the trace) through one controller.
+
+    The scheduling is that of the module docstring, computed incrementally: each bank
+    keeps its queued reads and writes (in arrival order), and its candidate command with
+    the part of its earliest cycle that depends on the bank alone is cached until the
+    bank's state or queue changes; the rank-wide parts (tRRD / tFAW for ACT, tCCD /
+    tWTR / tRTRS for RD / WR) are cached per rank and bank group until the rank issues
+    an ACT (resp. a RD / WR).  The closed forms are those of
+    :meth:`ChannelState.earliest` for ACT, PRE, RD and WR, less the terms of PIM
+    commands (this controller issues none, so they are "long ago" and never bind).
+    Ties between banks go, as in a scan of the queue in arrival order, to the bank whose
+    oldest queued request (read or write) came first.  Refresh uses
+    :meth:`ChannelState.earliest` and :meth:`ChannelState.issue` directly.
+
+    Returns
+    -------
+    commands : list of Command
+    row_hits : int
+    counts : dict of Kind to int
+    """
     st = ChannelState(device, ch)
     t = device.timing
-    queue: list[_Req] = []
-    cmds: list[Command] = []
-    hits = 0
-    pending = 0  # index of the next request not yet queued
-    now = 0
-    draining = False
+    nbg, nbpg, nranks = device.bankgroups, device.banks_per_group, device.ranks
+    banks = nbg * nbpg
+    nb = nranks * banks
     per_bank = config.refresh == "per_bank"
-    banks = device.bankgroups * device.banks_per_group
     if per_bank and not t.rfc_pb:
         raise ValueError(f"refresh = 'per_bank' on device {getattr(device, 'name', '')!r}, "
                          "which has no per-bank refresh (rfc_pb = 0); allowed: all, off")
-    refpbs = [0] * device.ranks  # REFPBs issued per rank
+    refpbs = [0] * nranks  # REFPBs issued per rank
     if config.refresh == "off":
         next_ref = None
     elif per_bank:
-        next_ref = [t.refi // banks] * device.ranks
+        next_ref = [t.refi // banks] * nranks
     else:
-        next_ref = [t.refi] * device.ranks
-    while pending < len(reqs) or queue:
-        while pending < len(reqs) and len(queue) < config.queue_depth and \
-                reqs[pending].arrival <= now:
-            queue.append(reqs[pending])
+        next_ref = [t.refi] * nranks
+    ref_min = min(next_ref) if next_ref is not None else 0
+
+    cl, cwl, bl, rcd, rp, ras, rc = t.cl, t.cwl, t.bl, t.rcd, t.rp, t.ras, t.rc
+    rd_lat, wr_lat = cl + bl, cwl + bl
+    pre_wr = cwl + bl + t.wr
+    rtp, faw = t.rtp, t.faw
+    # rank-wide bound of a column command to bank group g from the last RD / WR of
+    # bank group h: [same group?] -> (RD after RD, RD after WR, WR after WR, WR after RD)
+    col_terms = {True: (t.ccd_l, cwl + bl + t.wtr_l, t.ccd_l, cl + bl + t.rtrs - cwl),
+                 False: (t.ccd_s, cwl + bl + t.wtr_s, t.ccd_s, cl + bl + t.rtrs - cwl)}
+    rrd = {True: t.rrd_l, False: t.rrd_s}
+    closed = config.page_policy == "closed"
+    depth, write_high, write_low = config.queue_depth, config.write_high, config.write_low
+
+    bank_obj = [st.banks[r][g][b] for r in range(nranks) for g in range(nbg)
+                for b in range(nbpg)]
+    rank_obj = st.ranks
+    b_rank = [fb // banks for fb in range(nb)]
+    b_bg = [fb // nbpg % nbg for fb in range(nb)]
+    b_bank = [fb % nbpg for fb in range(nb)]
+    # queued requests (channel-local numbers, oldest first) per bank: [reads, writes]
+    queues: list[list[list[int]]] = [[[], []] for _ in range(nb)]
+    opened = bytearray(len(arr))  # an ACT was issued for the request
+    cand: list = [None] * nb  # per bank: cached candidate, None = to compute
+    act_rank: list = [None] * nranks  # per rank: ACT bound per bank group, or None
+    col_rank: list = [None] * nranks  # per rank: (RD bounds, WR bounds) per group, or None
+    cmds: list[Command] = []
+    append = cmds.append
+    apply = st.apply
+    hits = 0
+    pending = 0  # the next request not yet queued
+    nreq = len(arr)
+    qlen = writes = 0
+    now = 0
+    draining = False
+    mode = 0  # 1 while draining writes
+    ACT, PRE, RD, WR = Kind.ACT, Kind.PRE, Kind.RD, Kind.WR
+    big = 1 << 62
+
+    def act_bounds(r: int) -> list[int]:
+        ro = rank_obj[r]
+        acts_bg = ro.acts_bg
+        out = []
+        for g in range(nbg):
+            at = max(last + rrd[h == g] for h, last in enumerate(acts_bg))
+            if len(ro.acts) == 4:
+                at = max(at, ro.acts[0] + faw)
+            out.append(at)
+        act_rank[r] = out
+        return out
+
+    def col_bounds(r: int) -> tuple[list[int], list[int]]:
+        ro = rank_obj[r]
+        rd_bg, wr_bg = ro.rd_bg, ro.wr_bg
+        rds, wrs = [], []
+        for g in range(nbg):
+            a = b = -big
+            for h in range(nbg):
+                rr, rw, ww, wrr = col_terms[h == g]
+                a = max(a, rd_bg[h] + rr, wr_bg[h] + rw)
+                b = max(b, wr_bg[h] + ww, rd_bg[h] + wrr)
+            rds.append(a)
+            wrs.append(b)
+        col_rank[r] = out = (rds, wrs)
+        return out
+
+    def candidate(fb: int):
+        """(class, bound, not_hit, arrival, first, request, kind) of bank ``fb`` in this
+        mode, or False; class 0 = column command (add the rank's and the bus's
+        bounds), 1 = ACT (add the rank's ACT bound), 2 = PRE; plus, for the closed page
+        policy, the bank's own PRE bound when it is open and no queued request hits
+        it (else None)."""
+        q = queues[fb]
+        bo = bank_obj[fb]
+        orow = bo.open_row
+        lst = q[mode]
+        closed_pre = None
+        if closed and orow >= 0 and not any(rows[s] == orow for s in q[0]) \
+                and not any(rows[s] == orow for s in q[1]):
+            closed_pre = max(rank_obj[b_rank[fb]].ref_end, bo.refpb_end, bo.act + ras,
+                             bo.rd + rtp, bo.wr + pre_wr)
+        if not lst:
+            return False, closed_pre
+        first = min(q[0][0] if q[0] else big, q[1][0] if q[1] else big)
+        base = max(rank_obj[b_rank[fb]].ref_end, bo.refpb_end)
+        if orow >= 0:
+            for s in lst:
+                if rows[s] == orow:
+                    return (0, max(base, bo.act + rcd), 0, arr[s], first, s,
+                            WR if mode else RD), closed_pre
+            s = lst[0]
+            return (2, max(base, bo.act + ras, bo.rd + rtp, bo.wr + pre_wr), 1, arr[s],
+                    first, s, PRE), closed_pre
+        s = lst[0]
+        return (1, max(base, bo.pre + rp, bo.act + rc), 1, arr[s], first, s, ACT), \
+            closed_pre
+
+    while pending < nreq or qlen:
+        while pending < nreq and qlen < depth and arr[pending] <= now:
+            w = wrt[pending]
+            queues[fbank[pending]][w].append(pending)
+            cand[fbank[pending]] = None
+            qlen += 1
+            writes += w
             pending += 1
-        if not queue:
-            now = max(now, reqs[pending].arrival)
+        if not qlen:
+            now = max(now, arr[pending])
             continue
         # refresh due: precharge the rank, then refresh, before anything else
-        if next_ref is not None:
-            due = [r for r in range(device.ranks) if next_ref[r] <= now]
-            if due and per_bank:
-                r = due[0]
-                g, b = divmod(refpbs[r] % banks, device.banks_per_group)
+        if next_ref is not None and ref_min <= now:
+            due = [r for r in range(nranks) if next_ref[r] <= now]
+            r = due[0]
+            if per_bank:
+                g, b = divmod(refpbs[r] % banks, nbpg)
                 if st.open_row(r, g, b) >= 0:
-                    c = st.earliest(Kind.PRE, r, g, b, now=now)
-                    _issue(st, cmds, Command(c, Kind.PRE, ch, r, g, b))
+                    c = st.earliest(PRE, r, g, b, now=now)
+                    _issue(st, cmds, Command(c, PRE, ch, r, g, b))
                     now = c
                 c = st.earliest(Kind.REFPB, r, g, b, now=now)
                 _issue(st, cmds, Command(c, Kind.REFPB, ch, r, g, b))
                 refpbs[r] += 1
                 next_ref[r] = (refpbs[r] + 1) * t.refi // banks
-                now = c
-                continue
-            if due:
-                r = due[0]
+            else:
                 if not st.all_closed(r):
                     c = st.earliest(Kind.PREA, r, now=now)
                     _issue(st, cmds, Command(c, Kind.PREA, ch, r))
@@ -203,79 +344,84 @@ def _run_channel(device, ch: int, reqs: list[_Req], completion: np.ndarray,
                 c = st.earliest(Kind.REF, r, now=now)
                 _issue(st, cmds, Command(c, Kind.REF, ch, r))
                 next_ref[r] += t.refi
-                now = c
-                continue
-        writes = sum(q.write for q in queue)
-        reads = len(queue) - writes
-        if draining and (writes == 0 or (writes <= config.write_low and reads)):
+            ref_min = min(next_ref)
+            now = c
+            cand = [None] * nb
+            continue
+        reads = qlen - writes
+        if draining and (writes == 0 or (writes <= write_low and reads)):
             draining = False
-        elif not draining and writes and (writes >= config.write_high or reads == 0):
+        elif not draining and writes and (writes >= write_high or reads == 0):
             draining = True
-        best = None  # (cycle, not_hit, arrival, request, kind)
-        by_bank: dict[tuple[int, int, int], list[_Req]] = {}
-        for q in queue:
-            by_bank.setdefault((q.rank, q.bankgroup, q.bank), []).append(q)
-        for (r, g, b), bank_q in by_bank.items():
-            wanted = [q for q in bank_q if q.write == draining]  # this mode's requests
-            if not wanted:
+        if mode != draining:
+            mode = 1 if draining else 0
+            cand = [None] * nb
+        g_at = max(now, st.last_cmd + 1)
+        bus_rd = st.bus_free - cl
+        bus_wr = st.bus_free - cwl
+        best = None  # (cycle, not_hit, arrival, first, request, kind, bank)
+        cpre = None  # (cycle, bank) of the closed-page precharge
+        for fb in range(nb):
+            c = cand[fb]
+            if c is None:
+                c = cand[fb] = candidate(fb)
+            cc, closed_pre = c
+            if closed_pre is not None:
+                cyc = closed_pre if closed_pre > g_at else g_at
+                if cpre is None or cyc < cpre[0]:
+                    cpre = (cyc, fb)
+            if cc is False:
                 continue
-            open_row = st.open_row(r, g, b)
-            hit = next((q for q in wanted if q.row == open_row), None)
-            if hit is not None:
-                kind = Kind.WR if hit.write else Kind.RD
-                cand = (st.earliest(kind, r, g, b, hit.row, now), 0, hit.arrival, hit, kind)
-            elif open_row >= 0:
-                oldest = wanted[0]
-                cand = (st.earliest(Kind.PRE, r, g, b, now=now), 1, oldest.arrival, oldest,
-                        Kind.PRE)
+            cls, bound, not_hit, arrival, first, s, kind = cc
+            if cls == 0:
+                r = b_rank[fb]
+                cr = col_rank[r] or col_bounds(r)
+                g = b_bg[fb]
+                if mode:
+                    cyc = max(g_at, bound, cr[1][g], bus_wr)
+                else:
+                    cyc = max(g_at, bound, cr[0][g], bus_rd)
+            elif cls == 1:
+                r = b_rank[fb]
+                ar = act_rank[r] or act_bounds(r)
+                cyc = max(g_at, bound, ar[b_bg[fb]])
             else:
-                oldest = wanted[0]
-                cand = (st.earliest(Kind.ACT, r, g, b, oldest.row, now), 1, oldest.arrival,
-                        oldest, Kind.ACT)
-            if best is None or cand[:3] < best[:3]:
-                best = cand
-        if config.page_policy == "closed":
-            for (r, g, b) in _open_banks(st, device):
-                if not any(q.row == st.open_row(r, g, b) for q in by_bank.get((r, g, b), ())):
-                    c = st.earliest(Kind.PRE, r, g, b, now=now)
-                    if best is None or (c, 2) < best[:2]:
-                        best = (c, 2, 0, None, Kind.PRE, (r, g, b))
+                cyc = bound if bound > g_at else g_at
+            if best is None or (cyc, not_hit, arrival, first) < best[:4]:
+                best = (cyc, not_hit, arrival, first, s, kind, fb)
         if best is None:  # cannot happen: the mode always has a queued request
             raise AssertionError("no candidate command with requests queued")
-        cycle, kind = best[0], best[4]
+        cycle, _, _, _, s, kind, fb = best
+        if cpre is not None and cpre[0] < cycle:  # closed-page precharge first
+            cycle, fb = cpre
+            s, kind = -1, PRE
         # a request arriving before that cycle may change the choice: admit it first
-        if pending < len(reqs) and len(queue) < config.queue_depth and \
-                reqs[pending].arrival < cycle:
-            now = max(now, reqs[pending].arrival)
+        if pending < nreq and qlen < depth and arr[pending] < cycle:
+            now = max(now, arr[pending])
             continue
-        if next_ref is not None and min(next_ref) < cycle:
-            now = max(now, min(next_ref))
+        if next_ref is not None and ref_min < cycle:
+            now = max(now, ref_min)
             continue
-        req = best[3]
-        if req is None:  # closed-page precharge
-            r, g, b = best[5]
-            _issue(st, cmds, Command(cycle, Kind.PRE, ch, r, g, b))
-        elif kind is Kind.ACT:
-            _issue(st, cmds, Command(cycle, kind, ch, req.rank, req.bankgroup, req.bank, req.row))
-            req.opened = True
-        elif kind is Kind.PRE:
-            _issue(st, cmds, Command(cycle, kind, ch, req.rank, req.bankgroup, req.bank))
+        r, g, b = b_rank[fb], b_bg[fb], b_bank[fb]
+        cand[fb] = None
+        if kind is ACT:
+            cmd = Command(cycle, ACT, ch, r, g, b, rows[s])
+            opened[s] = 1
+            act_rank[r] = None
+        elif kind is PRE:
+            cmd = Command(cycle, PRE, ch, r, g, b)
         else:
-            _issue(st, cmds, Command(cycle, kind, ch, req.rank, req.bankgroup, req.bank,
-                                     req.row, req.column))
-            completion[req.index] = cycle + (t.cl if kind is Kind.RD else t.cwl) + t.bl
-            hits += not req.opened
-            queue.remove(req)
+            cmd = Command(cycle, kind, ch, r, g, b, rows[s], cols[s])
+            completion[index[s]] = cycle + (wr_lat if mode else rd_lat)
+            hits += not opened[s]
+            queues[fb][mode].remove(s)
+            qlen -= 1
+            writes -= mode
+            col_rank[r] = None
+        apply(cmd)
+        append(cmd)
         now = cycle
-    return cmds, hits
-
-
-def _open_banks(st: ChannelState, device):
-    for r in range(device.ranks):
-        for g in range(device.bankgroups):
-            for b in range(device.banks_per_group):
-                if st.open_row(r, g, b) >= 0:
-                    yield r, g, b
+    return cmds, hits, st.counts
 
 
 def _issue(st: ChannelState, cmds: list[Command], cmd: Command) -> None:
