@@ -237,7 +237,10 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     # queued requests (channel-local numbers, oldest first) per bank: [reads, writes]
     queues: list[list[list[int]]] = [[[], []] for _ in range(nb)]
     opened = bytearray(len(arr))  # an ACT was issued for the request
-    cand: list = [None] * nb  # per bank: cached candidate, None = to compute
+    # per bank with something to do: its cached candidate (see candidate())
+    cand: dict[int, tuple] = {}
+    dirty: set[int] = set()  # banks whose candidate must be recomputed
+    all_dirty = False
     act_rank: list = [None] * nranks  # per rank: ACT bound per bank group, or None
     col_rank: list = [None] * nranks  # per rank: (RD bounds, WR bounds) per group, or None
     cmds: list[Command] = []
@@ -252,70 +255,95 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     mode = 0  # 1 while draining writes
     ACT, PRE, RD, WR = Kind.ACT, Kind.PRE, Kind.RD, Kind.WR
     big = 1 << 62
+    # the same-group bounds are the larger ones (as every preset has them): the rank's
+    # bound is then its latest command of any group + the short value, or of the same
+    # group + the long one; otherwise every group is looked at
+    act_fast = t.rrd_l >= t.rrd_s
+    col_fast = t.ccd_l >= t.ccd_s and t.wtr_l >= t.wtr_s
+    rrd_s, rrd_l, ccd_s, ccd_l = t.rrd_s, t.rrd_l, t.ccd_s, t.ccd_l
+    wtr_s, wtr_l = cwl + bl + t.wtr_s, cwl + bl + t.wtr_l  # from the WR command
+    rtrs = cl + bl + t.rtrs - cwl  # RD -> WR of the rank, any group
+    groups = range(nbg)
 
     def act_bounds(r: int) -> list[int]:
+        """Per bank group, the rank's tRRD / tFAW bound of an ACT to it."""
         ro = rank_obj[r]
         acts_bg = ro.acts_bg
-        out = []
-        for g in range(nbg):
-            at = max(last + rrd[h == g] for h, last in enumerate(acts_bg))
-            if len(ro.acts) == 4:
-                at = max(at, ro.acts[0] + faw)
-            out.append(at)
+        f = ro.acts[0] + faw if len(ro.acts) == 4 else -big
+        if act_fast:
+            m = max(max(acts_bg) + rrd_s, f)
+            out = [max(m, a + rrd_l) for a in acts_bg]
+        else:
+            out = [max(f, *(last + rrd[h == g] for h, last in enumerate(acts_bg)))
+                   for g in groups]
         act_rank[r] = out
         return out
 
     def col_bounds(r: int) -> tuple[list[int], list[int]]:
+        """Per bank group, the rank's tCCD / tWTR / tRTRS bounds of a RD and of a WR."""
         ro = rank_obj[r]
         rd_bg, wr_bg = ro.rd_bg, ro.wr_bg
-        rds, wrs = [], []
-        for g in range(nbg):
-            a = b = -big
-            for h in range(nbg):
-                rr, rw, ww, wrr = col_terms[h == g]
-                a = max(a, rd_bg[h] + rr, wr_bg[h] + rw)
-                b = max(b, wr_bg[h] + ww, rd_bg[h] + wrr)
-            rds.append(a)
-            wrs.append(b)
+        if col_fast:
+            mr, mw = max(rd_bg), max(wr_bg)
+            m_rd = max(mr + ccd_s, mw + wtr_s)
+            m_wr = max(mw + ccd_s, mr + rtrs)
+            rds = [max(m_rd, rd_bg[g] + ccd_l, wr_bg[g] + wtr_l) for g in groups]
+            wrs = [max(m_wr, w + ccd_l) for w in wr_bg]
+        else:
+            rds, wrs = [], []
+            for g in groups:
+                a = b = -big
+                for h in groups:
+                    rr, rw, ww, wrr = col_terms[h == g]
+                    a = max(a, rd_bg[h] + rr, wr_bg[h] + rw)
+                    b = max(b, wr_bg[h] + ww, rd_bg[h] + wrr)
+                rds.append(a)
+                wrs.append(b)
         col_rank[r] = out = (rds, wrs)
         return out
 
-    def candidate(fb: int):
-        """(class, bound, not_hit, arrival, first, request, kind) of bank ``fb`` in this
-        mode, or False; class 0 = column command (add the rank's and the bus's
-        bounds), 1 = ACT (add the rank's ACT bound), 2 = PRE; plus, for the closed page
-        policy, the bank's own PRE bound when it is open and no queued request hits
-        it (else None)."""
+    def candidate(fb: int) -> tuple | None:
+        """Bank ``fb``'s candidate in this mode: ``(class, bound, not_hit, arrival,
+        first, request, kind, rank, bankgroup, bank, closed_pre)``.  Class 0: RD / WR
+        (the cycle adds the rank's column bound and the bus), 1: ACT (adds the rank's
+        ACT bound), 2: PRE, 3: nothing queued in this mode.  ``bound``: the bank's own
+        part of the earliest cycle; ``first``: the bank's oldest queued request of
+        either mode (the tie-break of a scan of the queue); ``closed_pre``: for the
+        closed page policy, the bank's PRE bound when it is open and no queued request
+        hits its row, else None.  None when the bank has nothing to do."""
         q = queues[fb]
         bo = bank_obj[fb]
         orow = bo.open_row
         lst = q[mode]
+        r = b_rank[fb]
         closed_pre = None
         if closed and orow >= 0 and not any(rows[s] == orow for s in q[0]) \
                 and not any(rows[s] == orow for s in q[1]):
-            closed_pre = max(rank_obj[b_rank[fb]].ref_end, bo.refpb_end, bo.act + ras,
-                             bo.rd + rtp, bo.wr + pre_wr)
+            closed_pre = max(rank_obj[r].ref_end, bo.refpb_end, bo.act + ras, bo.rd + rtp,
+                             bo.wr + pre_wr)
         if not lst:
-            return False, closed_pre
+            if closed_pre is None:
+                return None
+            return (3, 0, 0, 0, 0, -1, None, r, b_bg[fb], fb, closed_pre)
         first = min(q[0][0] if q[0] else big, q[1][0] if q[1] else big)
-        base = max(rank_obj[b_rank[fb]].ref_end, bo.refpb_end)
+        base = max(rank_obj[r].ref_end, bo.refpb_end)
         if orow >= 0:
             for s in lst:
                 if rows[s] == orow:
                     return (0, max(base, bo.act + rcd), 0, arr[s], first, s,
-                            WR if mode else RD), closed_pre
+                            WR if mode else RD, r, b_bg[fb], fb, closed_pre)
             s = lst[0]
             return (2, max(base, bo.act + ras, bo.rd + rtp, bo.wr + pre_wr), 1, arr[s],
-                    first, s, PRE), closed_pre
+                    first, s, PRE, r, b_bg[fb], fb, closed_pre)
         s = lst[0]
-        return (1, max(base, bo.pre + rp, bo.act + rc), 1, arr[s], first, s, ACT), \
-            closed_pre
+        return (1, max(base, bo.pre + rp, bo.act + rc), 1, arr[s], first, s, ACT, r,
+                b_bg[fb], fb, closed_pre)
 
     while pending < nreq or qlen:
         while pending < nreq and qlen < depth and arr[pending] <= now:
             w = wrt[pending]
             queues[fbank[pending]][w].append(pending)
-            cand[fbank[pending]] = None
+            dirty.add(fbank[pending])
             qlen += 1
             writes += w
             pending += 1
@@ -346,7 +374,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 next_ref[r] += t.refi
             ref_min = min(next_ref)
             now = c
-            cand = [None] * nb
+            all_dirty = True
             continue
         reads = qlen - writes
         if draining and (writes == 0 or (writes <= write_low and reads)):
@@ -355,46 +383,58 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             draining = True
         if mode != draining:
             mode = 1 if draining else 0
-            cand = [None] * nb
-        g_at = max(now, st.last_cmd + 1)
-        bus_rd = st.bus_free - cl
-        bus_wr = st.bus_free - cwl
-        best = None  # (cycle, not_hit, arrival, first, request, kind, bank)
-        cpre = None  # (cycle, bank) of the closed-page precharge
-        for fb in range(nb):
-            c = cand[fb]
-            if c is None:
-                c = cand[fb] = candidate(fb)
-            cc, closed_pre = c
-            if closed_pre is not None:
-                cyc = closed_pre if closed_pre > g_at else g_at
-                if cpre is None or cyc < cpre[0]:
-                    cpre = (cyc, fb)
-            if cc is False:
-                continue
-            cls, bound, not_hit, arrival, first, s, kind = cc
-            if cls == 0:
-                r = b_rank[fb]
-                cr = col_rank[r] or col_bounds(r)
-                g = b_bg[fb]
-                if mode:
-                    cyc = max(g_at, bound, cr[1][g], bus_wr)
+            all_dirty = True
+        if all_dirty:
+            cand.clear()
+            dirty.clear()
+            all_dirty = False
+            for fb in range(nb):
+                c = candidate(fb)
+                if c is not None:
+                    cand[fb] = c
+        elif dirty:
+            for fb in dirty:
+                c = candidate(fb)
+                if c is not None:
+                    cand[fb] = c
                 else:
-                    cyc = max(g_at, bound, cr[0][g], bus_rd)
+                    cand.pop(fb, None)
+            dirty.clear()
+        g_at = st.last_cmd + 1
+        if g_at < now:
+            g_at = now
+        bus = st.bus_free - (cwl if mode else cl)
+        best = None
+        bc = big  # best's cycle
+        for c in cand.values():
+            cls = c[0]
+            if cls == 2:
+                cyc = c[1]
+                if cyc < g_at:
+                    cyc = g_at
             elif cls == 1:
-                r = b_rank[fb]
-                ar = act_rank[r] or act_bounds(r)
-                cyc = max(g_at, bound, ar[b_bg[fb]])
+                ar = act_rank[c[7]] or act_bounds(c[7])
+                cyc = max(g_at, c[1], ar[c[8]])
+            elif cls == 0:
+                cr = col_rank[c[7]] or col_bounds(c[7])
+                cyc = max(g_at, c[1], cr[mode][c[8]], bus)
             else:
-                cyc = bound if bound > g_at else g_at
-            if best is None or (cyc, not_hit, arrival, first) < best[:4]:
-                best = (cyc, not_hit, arrival, first, s, kind, fb)
+                continue
+            if cyc < bc or (cyc == bc and c[2:5] < best[2:5]):
+                bc = cyc
+                best = c
         if best is None:  # cannot happen: the mode always has a queued request
             raise AssertionError("no candidate command with requests queued")
-        cycle, _, _, _, s, kind, fb = best
-        if cpre is not None and cpre[0] < cycle:  # closed-page precharge first
-            cycle, fb = cpre
-            s, kind = -1, PRE
+        cycle = bc
+        _, _, _, _, _, s, kind, r, g, fb, _ = best
+        if closed:  # a precharge of an open bank nothing hits, when it is earlier
+            for c in cand.values():
+                cp = c[10]
+                if cp is not None:
+                    if cp < g_at:
+                        cp = g_at
+                    if cp < cycle or (cp == cycle and kind is None and c[9] < fb):
+                        cycle, s, kind, r, g, fb = cp, -1, None, c[7], c[8], c[9]
         # a request arriving before that cycle may change the choice: admit it first
         if pending < nreq and qlen < depth and arr[pending] < cycle:
             now = max(now, arr[pending])
@@ -402,16 +442,15 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         if next_ref is not None and ref_min < cycle:
             now = max(now, ref_min)
             continue
-        r, g, b = b_rank[fb], b_bg[fb], b_bank[fb]
-        cand[fb] = None
+        dirty.add(fb)
         if kind is ACT:
-            cmd = Command(cycle, ACT, ch, r, g, b, rows[s])
+            cmd = Command(cycle, ACT, ch, r, g, b_bank[fb], rows[s])
             opened[s] = 1
             act_rank[r] = None
-        elif kind is PRE:
-            cmd = Command(cycle, PRE, ch, r, g, b)
+        elif kind is PRE or kind is None:  # None: the closed-page precharge
+            cmd = Command(cycle, PRE, ch, r, g, b_bank[fb])
         else:
-            cmd = Command(cycle, kind, ch, r, g, b, rows[s], cols[s])
+            cmd = Command(cycle, kind, ch, r, g, b_bank[fb], rows[s], cols[s])
             completion[index[s]] = cycle + (wr_lat if mode else rd_lat)
             hits += not opened[s]
             queues[fb][mode].remove(s)
