@@ -29,6 +29,7 @@ Scheduling (per channel):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from heapq import heapify, heappop, heappush, heapreplace
 from operator import itemgetter
 
 import numpy as np
@@ -241,6 +242,11 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     cand: dict[int, tuple] = {}
     dirty: set[int] = set()  # banks whose candidate must be recomputed
     all_dirty = False
+    bank_ver = [0] * nb  # version of each bank's candidate (heap entries name theirs)
+    version = 0
+    ready: list[tuple] = []
+    waiting: list[tuple] = []
+    heap_limit = 8 * nb + 64  # rebuild the heaps when stale entries pile up
     act_rank: list = [None] * nranks  # per rank: ACT bound per bank group, or None
     col_rank: list = [None] * nranks  # per rank: (RD bounds, WR bounds) per group, or None
     cmds: list[Command] = []
@@ -301,6 +307,18 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 wrs.append(b)
         col_rank[r] = out = (rds, wrs)
         return out
+
+    def bound_of(c: tuple, bus: int) -> int:
+        """The earliest cycle of candidate ``c`` but for the channel's next free
+        command slot and ``now``."""
+        cls = c[0]
+        if cls == 2:
+            return c[1]
+        if cls == 1:
+            ar = act_rank[c[7]] or act_bounds(c[7])
+            return max(c[1], ar[c[8]])
+        cr = col_rank[c[7]] or col_bounds(c[7])
+        return max(c[1], cr[mode][c[8]], bus)
 
     def candidate(fb: int) -> tuple | None:
         """Bank ``fb``'s candidate in this mode: ``(class, bound, not_hit, arrival,
@@ -384,19 +402,30 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         if mode != draining:
             mode = 1 if draining else 0
             all_dirty = True
-        if all_dirty:
+        if all_dirty or len(waiting) + len(ready) > heap_limit:
             cand.clear()
             dirty.clear()
             all_dirty = False
+            ready.clear()
+            waiting.clear()
             for fb in range(nb):
                 c = candidate(fb)
+                version += 1
+                bank_ver[fb] = version
                 if c is not None:
                     cand[fb] = c
+                    if c[0] != 3:
+                        waiting.append((c[1], c[2], c[3], c[4], version, fb))
+            heapify(waiting)
         elif dirty:
             for fb in dirty:
                 c = candidate(fb)
+                version += 1
+                bank_ver[fb] = version
                 if c is not None:
                     cand[fb] = c
+                    if c[0] != 3:  # the bank's own bound: a lower bound of its cycle
+                        heappush(waiting, (c[1], c[2], c[3], c[4], version, fb))
                 else:
                     cand.pop(fb, None)
             dirty.clear()
@@ -404,28 +433,50 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         if g_at < now:
             g_at = now
         bus = st.bus_free - (cwl if mode else cl)
-        best = None
-        bc = big  # best's cycle
-        for c in cand.values():
-            cls = c[0]
-            if cls == 2:
-                cyc = c[1]
-                if cyc < g_at:
-                    cyc = g_at
-            elif cls == 1:
-                ar = act_rank[c[7]] or act_bounds(c[7])
-                cyc = max(g_at, c[1], ar[c[8]])
-            elif cls == 0:
-                cr = col_rank[c[7]] or col_bounds(c[7])
-                cyc = max(g_at, c[1], cr[mode][c[8]], bus)
+        # Every entry's key holds a lower bound of the bank's cycle (bank, rank and bus
+        # bounds only grow while the bank's candidate stands); an entry is checked
+        # (its bound recomputed) when it reaches the top of its heap.  `waiting`:
+        # (bound, not_hit, arrival, first, version, bank); `ready`: banks that can
+        # issue at g_at, (not_hit, arrival, first, version, bank).
+        while waiting and waiting[0][0] <= g_at:
+            e = heappop(waiting)
+            fb = e[5]
+            if bank_ver[fb] != e[4]:
+                continue  # the bank's candidate changed since
+            x = bound_of(cand[fb], bus)
+            if x <= g_at:
+                heappush(ready, e[1:])
             else:
+                heappush(waiting, (x, *e[1:]))
+        best = None
+        while ready:
+            e = ready[0]
+            fb = e[4]
+            if bank_ver[fb] != e[3]:
+                heappop(ready)
                 continue
-            if cyc < bc or (cyc == bc and c[2:5] < best[2:5]):
-                bc = cyc
-                best = c
+            x = bound_of(cand[fb], bus)
+            if x > g_at:
+                heappop(ready)
+                heappush(waiting, (x, *e))
+                continue
+            best, cycle = cand[fb], g_at
+            break
+        else:
+            while waiting:
+                e = waiting[0]
+                fb = e[5]
+                if bank_ver[fb] != e[4]:
+                    heappop(waiting)
+                    continue
+                x = bound_of(cand[fb], bus)
+                if x != e[0]:
+                    heapreplace(waiting, (x, *e[1:]))
+                    continue
+                best, cycle = cand[fb], x
+                break
         if best is None:  # cannot happen: the mode always has a queued request
             raise AssertionError("no candidate command with requests queued")
-        cycle = bc
         _, _, _, _, _, s, kind, r, g, fb, _ = best
         if closed:  # a precharge of an open bank nothing hits, when it is earlier
             for c in cand.values():
