@@ -248,7 +248,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     waiting: list[tuple] = []
     heap_limit = 8 * nb + 64  # rebuild the heaps when stale entries pile up
     act_rank: list = [None] * nranks  # per rank: ACT bound per bank group, or None
-    col_rank: list = [None] * nranks  # per rank: (RD bounds, WR bounds) per group, or None
+    col_rank: list = [None] * nranks  # per rank: this mode's RD / WR bound per group
     cmds: list[Command] = []
     append = cmds.append
     apply = st.apply
@@ -285,27 +285,31 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         act_rank[r] = out
         return out
 
-    def col_bounds(r: int) -> tuple[list[int], list[int]]:
-        """Per bank group, the rank's tCCD / tWTR / tRTRS bounds of a RD and of a WR."""
+    def col_bounds(r: int) -> list[int]:
+        """Per bank group, the rank's tCCD / tWTR / tRTRS bound of a RD (reads mode) or
+        of a WR (write drain)."""
         ro = rank_obj[r]
         rd_bg, wr_bg = ro.rd_bg, ro.wr_bg
         if col_fast:
             mr, mw = max(rd_bg), max(wr_bg)
-            m_rd = max(mr + ccd_s, mw + wtr_s)
-            m_wr = max(mw + ccd_s, mr + rtrs)
-            rds = [max(m_rd, rd_bg[g] + ccd_l, wr_bg[g] + wtr_l) for g in groups]
-            wrs = [max(m_wr, w + ccd_l) for w in wr_bg]
+            if mode:
+                m = max(mw + ccd_s, mr + rtrs)
+                out = [max(m, w + ccd_l) for w in wr_bg]
+            else:
+                m = max(mr + ccd_s, mw + wtr_s)
+                out = [max(m, rd_bg[g] + ccd_l, wr_bg[g] + wtr_l) for g in groups]
         else:
-            rds, wrs = [], []
+            out = []
             for g in groups:
-                a = b = -big
+                a = -big
                 for h in groups:
                     rr, rw, ww, wrr = col_terms[h == g]
-                    a = max(a, rd_bg[h] + rr, wr_bg[h] + rw)
-                    b = max(b, wr_bg[h] + ww, rd_bg[h] + wrr)
-                rds.append(a)
-                wrs.append(b)
-        col_rank[r] = out = (rds, wrs)
+                    if mode:
+                        a = max(a, wr_bg[h] + ww, rd_bg[h] + wrr)
+                    else:
+                        a = max(a, rd_bg[h] + rr, wr_bg[h] + rw)
+                out.append(a)
+        col_rank[r] = out
         return out
 
     def bound_of(c: tuple, bus: int) -> int:
@@ -318,7 +322,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             ar = act_rank[c[7]] or act_bounds(c[7])
             return max(c[1], ar[c[8]])
         cr = col_rank[c[7]] or col_bounds(c[7])
-        return max(c[1], cr[mode][c[8]], bus)
+        return max(c[1], cr[c[8]], bus)
 
     def candidate(fb: int) -> tuple | None:
         """Bank ``fb``'s candidate in this mode: ``(class, bound, not_hit, arrival,
@@ -402,6 +406,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         if mode != draining:
             mode = 1 if draining else 0
             all_dirty = True
+            col_rank[:] = [None] * nranks
         if all_dirty or len(waiting) + len(ready) > heap_limit:
             cand.clear()
             dirty.clear()
