@@ -407,7 +407,8 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             mode = 1 if draining else 0
             all_dirty = True
             col_rank[:] = [None] * nranks
-        if all_dirty or len(waiting) + len(ready) > heap_limit:
+        rebuilt = all_dirty or len(waiting) + len(ready) > heap_limit
+        if rebuilt:
             cand.clear()
             dirty.clear()
             all_dirty = False
@@ -422,22 +423,26 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                     if c[0] != 3:
                         waiting.append((c[1], c[2], c[3], c[4], version, fb))
             heapify(waiting)
-        elif dirty:
+        g_at = st.last_cmd + 1
+        if g_at < now:
+            g_at = now
+        bus = st.bus_free - (cwl if mode else cl)
+        if dirty:
             for fb in dirty:
                 c = candidate(fb)
                 version += 1
                 bank_ver[fb] = version
                 if c is not None:
                     cand[fb] = c
-                    if c[0] != 3:  # the bank's own bound: a lower bound of its cycle
-                        heappush(waiting, (c[1], c[2], c[3], c[4], version, fb))
+                    if c[0] != 3:  # straight into the heap it belongs to
+                        x = bound_of(c, bus)
+                        if x <= g_at:
+                            heappush(ready, (c[2], c[3], c[4], version, fb))
+                        else:
+                            heappush(waiting, (x, c[2], c[3], c[4], version, fb))
                 else:
                     cand.pop(fb, None)
             dirty.clear()
-        g_at = st.last_cmd + 1
-        if g_at < now:
-            g_at = now
-        bus = st.bus_free - (cwl if mode else cl)
         # Every entry's key holds a lower bound of the bank's cycle (bank, rank and bus
         # bounds only grow while the bank's candidate stands); an entry is checked
         # (its bound recomputed) when it reaches the top of its heap.  `waiting`:
