@@ -29,7 +29,7 @@ Scheduling (per channel):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from heapq import heapify, heappop, heappush, heapreplace
+from heapq import heappop, heappush, heapreplace
 from operator import itemgetter
 
 import numpy as np
@@ -246,6 +246,10 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     version = 0
     ready: list[tuple] = []
     waiting: list[tuple] = []
+    act_ready: list[list[tuple]] = [[] for _ in range(nranks)]
+    act_waiting: list[list[tuple]] = [[] for _ in range(nranks)]
+    act_min = [0] * nranks  # per rank: the least of its groups' ACT bounds
+    ranks = range(nranks)
     heap_limit = 8 * nb + 64  # rebuild the heaps when stale entries pile up
     act_rank: list = [None] * nranks  # per rank: ACT bound per bank group, or None
     col_rank: list = [None] * nranks  # per rank: this mode's RD / WR bound per group
@@ -283,6 +287,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             out = [max(f, *(last + rrd[h == g] for h, last in enumerate(acts_bg)))
                    for g in groups]
         act_rank[r] = out
+        act_min[r] = min(out)
         return out
 
     def col_bounds(r: int) -> list[int]:
@@ -407,22 +412,16 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             mode = 1 if draining else 0
             all_dirty = True
             col_rank[:] = [None] * nranks
-        rebuilt = all_dirty or len(waiting) + len(ready) > heap_limit
-        if rebuilt:
+        if all_dirty or len(waiting) + len(ready) + sum(map(len, act_waiting)) \
+                + sum(map(len, act_ready)) > heap_limit:
             cand.clear()
             dirty.clear()
             all_dirty = False
             ready.clear()
             waiting.clear()
-            for fb in range(nb):
-                c = candidate(fb)
-                version += 1
-                bank_ver[fb] = version
-                if c is not None:
-                    cand[fb] = c
-                    if c[0] != 3:
-                        waiting.append((c[1], c[2], c[3], c[4], version, fb))
-            heapify(waiting)
+            for h in (*act_ready, *act_waiting):
+                h.clear()
+            dirty.update(range(nb))
         g_at = st.last_cmd + 1
         if g_at < now:
             g_at = now
@@ -434,7 +433,10 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 bank_ver[fb] = version
                 if c is not None:
                     cand[fb] = c
-                    if c[0] != 3:  # straight into the heap it belongs to
+                    cls = c[0]
+                    if cls == 1:  # the bank's own bound: a lower bound of its cycle
+                        heappush(act_waiting[c[7]], (c[1], c[3], c[4], version, fb))
+                    elif cls != 3:  # straight into the heap it belongs to
                         x = bound_of(c, bus)
                         if x <= g_at:
                             heappush(ready, (c[2], c[3], c[4], version, fb))
@@ -443,11 +445,12 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 else:
                     cand.pop(fb, None)
             dirty.clear()
-        # Every entry's key holds a lower bound of the bank's cycle (bank, rank and bus
-        # bounds only grow while the bank's candidate stands); an entry is checked
-        # (its bound recomputed) when it reaches the top of its heap.  `waiting`:
-        # (bound, not_hit, arrival, first, version, bank); `ready`: banks that can
-        # issue at g_at, (not_hit, arrival, first, version, bank).
+        # RD / WR and PRE candidates.  Every entry's key holds a lower bound of the
+        # bank's cycle (bank, rank and bus bounds only grow while the bank's candidate
+        # stands); an entry is checked (its bound recomputed) when it reaches the top
+        # of its heap.  `waiting`: (bound, not_hit, arrival, first, version, bank);
+        # `ready`: banks that can issue at g_at, (not_hit, arrival, first, version,
+        # bank).
         while waiting and waiting[0][0] <= g_at:
             e = heappop(waiting)
             fb = e[5]
@@ -458,7 +461,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 heappush(ready, e[1:])
             else:
                 heappush(waiting, (x, *e[1:]))
-        best = None
+        bkey = None  # (cycle, not_hit, arrival, first) of the best candidate so far
         while ready:
             e = ready[0]
             fb = e[4]
@@ -470,7 +473,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 heappop(ready)
                 heappush(waiting, (x, *e))
                 continue
-            best, cycle = cand[fb], g_at
+            bkey, bfb = (g_at, *e[:3]), fb
             break
         else:
             while waiting:
@@ -483,10 +486,60 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 if x != e[0]:
                     heapreplace(waiting, (x, *e[1:]))
                     continue
-                best, cycle = cand[fb], x
+                bkey, bfb = e[:4], fb
                 break
-        if best is None:  # cannot happen: the mode always has a queued request
+        # ACT candidates, per rank: the cycle is max(g_at, the bank's bound, the rank's
+        # bound for its bank group); the rank's least bound over its groups is shared
+        # (threshold), so the keys stay those of the banks until a group's own bound
+        # is found above the threshold.  `act_waiting[r]`: (bound, arrival, first,
+        # version, bank); `act_ready[r]`: (arrival, first, version, bank).
+        for r in ranks:
+            aw, ar_ = act_waiting[r], act_ready[r]
+            if not aw and not ar_:
+                continue
+            bounds = act_rank[r] or act_bounds(r)
+            thr = act_min[r]
+            if thr < g_at:
+                thr = g_at
+            if bkey is not None and thr > bkey[0]:
+                continue  # nothing of this rank can beat the best
+            while aw and aw[0][0] <= thr:
+                e = heappop(aw)
+                if bank_ver[e[4]] == e[3]:
+                    heappush(ar_, e[1:])
+            key = None
+            while ar_:
+                e = ar_[0]
+                fb = e[3]
+                if bank_ver[fb] != e[2]:
+                    heappop(ar_)
+                    continue
+                x = bounds[b_bg[fb]]
+                if x > thr:
+                    heappop(ar_)
+                    heappush(aw, (max(x, cand[fb][1]), *e))
+                    continue
+                key = (thr, 1, e[0], e[1])
+                break
+            else:
+                while aw:
+                    e = aw[0]
+                    fb = e[4]
+                    if bank_ver[fb] != e[3]:
+                        heappop(aw)
+                        continue
+                    x = max(bounds[b_bg[fb]], cand[fb][1])
+                    if x != e[0]:
+                        heapreplace(aw, (x, *e[1:]))
+                        continue
+                    key = (x, 1, e[1], e[2])
+                    break
+            if key is not None and (bkey is None or key < bkey):
+                bkey, bfb = key, fb
+        if bkey is None:  # cannot happen: the mode always has a queued request
             raise AssertionError("no candidate command with requests queued")
+        best = cand[bfb]
+        cycle = bkey[0]
         _, _, _, _, _, s, kind, r, g, fb, _ = best
         if closed:  # a precharge of an open bank nothing hits, when it is earlier
             for c in cand.values():
