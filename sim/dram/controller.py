@@ -181,17 +181,26 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     bank ``(rank * bankgroups + bankgroup) * banks_per_group + bank``; ``index`` their
     positions in the trace) through one controller.
 
-    The scheduling is that of the module docstring, computed incrementally: each bank
-    keeps its queued reads and writes (in arrival order), and its candidate command with
-    the part of its earliest cycle that depends on the bank alone is cached until the
-    bank's state or queue changes; the rank-wide parts (tRRD / tFAW for ACT, tCCD /
-    tWTR / tRTRS for RD / WR) are cached per rank and bank group until the rank issues
-    an ACT (resp. a RD / WR).  The closed forms are those of
-    :meth:`ChannelState.earliest` for ACT, PRE, RD and WR, less the terms of PIM
-    commands (this controller issues none, so they are "long ago" and never bind).
-    Ties between banks go, as in a scan of the queue in arrival order, to the bank whose
-    oldest queued request (read or write) came first.  Refresh uses
-    :meth:`ChannelState.earliest` and :meth:`ChannelState.issue` directly.
+    The scheduling is that of the module docstring, computed incrementally (it used to
+    re-group the whole queue by bank and ask :meth:`ChannelState.earliest` for every
+    bank's candidate at every step; ``tests/dram/test_dram_controller_golden.py``
+    holds that controller's exact output):
+
+    * each bank keeps its queued reads and writes (in arrival order) and its candidate
+      command (:func:`candidate`), recomputed only when the bank's queue or state
+      changes (or, for every bank, at a refresh and a change of drain mode);
+    * a candidate's earliest cycle is ``max(now, the command bus, the bank's own
+      bound, the rank's bound for its bank group [, the data bus])``, the closed forms
+      of :meth:`ChannelState.earliest` for ACT, PRE, RD and WR less the terms of PIM
+      commands (this controller issues none, so they are "long ago" and never bind);
+      the rank's bounds (tRRD / tFAW for ACT; tCCD / tWTR / tRTRS for RD / WR) are
+      cached per rank until it issues an ACT (resp. a RD / WR);
+    * the best candidate (FR-FCFS order: cycle, row hit, arrival, then the bank whose
+      oldest queued request came first, as a scan of the queue in arrival order would
+      find) comes from heaps of lower bounds per class (every PRE; per rank, RD / WR
+      and ACT), checked lazily (:func:`class_best`), since every bound only grows
+      while a candidate stands;
+    * refresh uses :meth:`ChannelState.earliest` and :meth:`ChannelState.issue`.
 
     Returns
     -------
@@ -238,19 +247,26 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     # queued requests (channel-local numbers, oldest first) per bank: [reads, writes]
     queues: list[list[list[int]]] = [[[], []] for _ in range(nb)]
     opened = bytearray(len(arr))  # an ACT was issued for the request
+    done = [0] * len(arr)  # completion cycles
     # per bank with something to do: its cached candidate (see candidate())
     cand: dict[int, tuple] = {}
     dirty: set[int] = set()  # banks whose candidate must be recomputed
     all_dirty = False
     bank_ver = [0] * nb  # version of each bank's candidate (heap entries name theirs)
     version = 0
-    ready: list[tuple] = []
-    waiting: list[tuple] = []
-    act_ready: list[list[tuple]] = [[] for _ in range(nranks)]
-    act_waiting: list[list[tuple]] = [[] for _ in range(nranks)]
+    # heaps of candidates (see class_best): every PRE; per rank, RD / WR and ACT
+    pre_w: list[tuple] = []
+    pre_r: list[tuple] = []
+    col_w: list[list[tuple]] = [[] for _ in range(nranks)]
+    col_r: list[list[tuple]] = [[] for _ in range(nranks)]
+    act_w: list[list[tuple]] = [[] for _ in range(nranks)]
+    act_r: list[list[tuple]] = [[] for _ in range(nranks)]
+    heaps = [pre_w, pre_r, *col_w, *col_r, *act_w, *act_r]
     act_min = [0] * nranks  # per rank: the least of its groups' ACT bounds
+    col_min = [0] * nranks  # per rank: the least of its groups' RD / WR bounds
     ranks = range(nranks)
     heap_limit = 8 * nb + 64  # rebuild the heaps when stale entries pile up
+    pushes = 0  # heap entries added since the heaps were last counted
     act_rank: list = [None] * nranks  # per rank: ACT bound per bank group, or None
     col_rank: list = [None] * nranks  # per rank: this mode's RD / WR bound per group
     cmds: list[Command] = []
@@ -315,19 +331,52 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                         a = max(a, rd_bg[h] + rr, wr_bg[h] + rw)
                 out.append(a)
         col_rank[r] = out
+        col_min[r] = min(out)
         return out
 
-    def bound_of(c: tuple, bus: int) -> int:
-        """The earliest cycle of candidate ``c`` but for the channel's next free
-        command slot and ``now``."""
-        cls = c[0]
-        if cls == 2:
-            return c[1]
-        if cls == 1:
-            ar = act_rank[c[7]] or act_bounds(c[7])
-            return max(c[1], ar[c[8]])
-        cr = col_rank[c[7]] or col_bounds(c[7])
-        return max(c[1], cr[c[8]], bus)
+    def class_best(waiting: list, ready: list, bounds, thr: int, not_hit: int):
+        """The best candidate of one class (one rank's RD / WR, one rank's ACT, or every
+        PRE): ``((cycle, not_hit, arrival, first), bank)``, or ``(None, -1)``.
+
+        A candidate's cycle is ``max(thr, its bank's bound, bounds[its bank group])``:
+        ``thr`` (never decreasing) holds what the class shares (``now``, the command
+        bus, the data bus, the least of ``bounds``), ``bounds`` (None for PRE) the
+        rank's per-group bounds, which only grow.  ``waiting`` holds (lower bound of
+        ``max(bank's bound, group bound)``, arrival, first, version, bank), ``ready``
+        (arrival, first, version, bank) of the candidates whose bound was found at or
+        below ``thr``; an entry is checked when it reaches the top of its heap and
+        moved or re-keyed when its group bound has grown; entries of an older version
+        of the bank's candidate are dropped."""
+        while waiting and waiting[0][0] <= thr:
+            e = heappop(waiting)
+            if bank_ver[e[4]] == e[3]:
+                heappush(ready, e[1:])
+        while ready:
+            e = ready[0]
+            fb = e[3]
+            if bank_ver[fb] != e[2]:
+                heappop(ready)
+                continue
+            if bounds is not None:
+                x = bounds[b_bg[fb]]
+                if x > thr:
+                    heappop(ready)
+                    heappush(waiting, (max(x, cand[fb][1]), *e))
+                    continue
+            return (thr, not_hit, e[0], e[1]), fb
+        while waiting:
+            e = waiting[0]
+            fb = e[4]
+            if bank_ver[fb] != e[3]:
+                heappop(waiting)
+                continue
+            if bounds is not None:
+                x = max(bounds[b_bg[fb]], cand[fb][1])
+                if x != e[0]:
+                    heapreplace(waiting, (x, *e[1:]))
+                    continue
+            return (e[0], not_hit, e[1], e[2]), fb
+        return None, -1
 
     def candidate(fb: int) -> tuple | None:
         """Bank ``fb``'s candidate in this mode: ``(class, bound, not_hit, arrival,
@@ -412,20 +461,15 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             mode = 1 if draining else 0
             all_dirty = True
             col_rank[:] = [None] * nranks
-        if all_dirty or len(waiting) + len(ready) + sum(map(len, act_waiting)) \
-                + sum(map(len, act_ready)) > heap_limit:
+        if pushes > heap_limit:  # stale entries may have piled up: count them
+            pushes = 0
+            all_dirty = all_dirty or sum(map(len, heaps)) > heap_limit
+        if all_dirty:
             cand.clear()
-            dirty.clear()
             all_dirty = False
-            ready.clear()
-            waiting.clear()
-            for h in (*act_ready, *act_waiting):
+            for h in heaps:
                 h.clear()
             dirty.update(range(nb))
-        g_at = st.last_cmd + 1
-        if g_at < now:
-            g_at = now
-        bus = st.bus_free - (cwl if mode else cl)
         if dirty:
             for fb in dirty:
                 c = candidate(fb)
@@ -434,108 +478,35 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 if c is not None:
                     cand[fb] = c
                     cls = c[0]
-                    if cls == 1:  # the bank's own bound: a lower bound of its cycle
-                        heappush(act_waiting[c[7]], (c[1], c[3], c[4], version, fb))
-                    elif cls != 3:  # straight into the heap it belongs to
-                        x = bound_of(c, bus)
-                        if x <= g_at:
-                            heappush(ready, (c[2], c[3], c[4], version, fb))
-                        else:
-                            heappush(waiting, (x, c[2], c[3], c[4], version, fb))
+                    if cls != 3:  # keyed by the bank's own bound, a lower bound
+                        pushes += 1
+                        heappush(pre_w if cls == 2 else act_w[c[7]] if cls == 1
+                                 else col_w[c[7]], (c[1], c[3], c[4], version, fb))
                 else:
                     cand.pop(fb, None)
             dirty.clear()
-        # RD / WR and PRE candidates.  Every entry's key holds a lower bound of the
-        # bank's cycle (bank, rank and bus bounds only grow while the bank's candidate
-        # stands); an entry is checked (its bound recomputed) when it reaches the top
-        # of its heap.  `waiting`: (bound, not_hit, arrival, first, version, bank);
-        # `ready`: banks that can issue at g_at, (not_hit, arrival, first, version,
-        # bank).
-        while waiting and waiting[0][0] <= g_at:
-            e = heappop(waiting)
-            fb = e[5]
-            if bank_ver[fb] != e[4]:
-                continue  # the bank's candidate changed since
-            x = bound_of(cand[fb], bus)
-            if x <= g_at:
-                heappush(ready, e[1:])
-            else:
-                heappush(waiting, (x, *e[1:]))
-        bkey = None  # (cycle, not_hit, arrival, first) of the best candidate so far
-        while ready:
-            e = ready[0]
-            fb = e[4]
-            if bank_ver[fb] != e[3]:
-                heappop(ready)
-                continue
-            x = bound_of(cand[fb], bus)
-            if x > g_at:
-                heappop(ready)
-                heappush(waiting, (x, *e))
-                continue
-            bkey, bfb = (g_at, *e[:3]), fb
-            break
-        else:
-            while waiting:
-                e = waiting[0]
-                fb = e[5]
-                if bank_ver[fb] != e[4]:
-                    heappop(waiting)
-                    continue
-                x = bound_of(cand[fb], bus)
-                if x != e[0]:
-                    heapreplace(waiting, (x, *e[1:]))
-                    continue
-                bkey, bfb = e[:4], fb
-                break
-        # ACT candidates, per rank: the cycle is max(g_at, the bank's bound, the rank's
-        # bound for its bank group); the rank's least bound over its groups is shared
-        # (threshold), so the keys stay those of the banks until a group's own bound
-        # is found above the threshold.  `act_waiting[r]`: (bound, arrival, first,
-        # version, bank); `act_ready[r]`: (arrival, first, version, bank).
+        g_at = st.last_cmd + 1
+        if g_at < now:
+            g_at = now
+        # the best of the PRE candidates, then of each rank's RD / WR and ACT ones
+        bkey, bfb = class_best(pre_w, pre_r, None, g_at, 1)
         for r in ranks:
-            aw, ar_ = act_waiting[r], act_ready[r]
-            if not aw and not ar_:
-                continue
-            bounds = act_rank[r] or act_bounds(r)
-            thr = act_min[r]
-            if thr < g_at:
-                thr = g_at
-            if bkey is not None and thr > bkey[0]:
-                continue  # nothing of this rank can beat the best
-            while aw and aw[0][0] <= thr:
-                e = heappop(aw)
-                if bank_ver[e[4]] == e[3]:
-                    heappush(ar_, e[1:])
-            key = None
-            while ar_:
-                e = ar_[0]
-                fb = e[3]
-                if bank_ver[fb] != e[2]:
-                    heappop(ar_)
-                    continue
-                x = bounds[b_bg[fb]]
-                if x > thr:
-                    heappop(ar_)
-                    heappush(aw, (max(x, cand[fb][1]), *e))
-                    continue
-                key = (thr, 1, e[0], e[1])
-                break
-            else:
-                while aw:
-                    e = aw[0]
-                    fb = e[4]
-                    if bank_ver[fb] != e[3]:
-                        heappop(aw)
-                        continue
-                    x = max(bounds[b_bg[fb]], cand[fb][1])
-                    if x != e[0]:
-                        heapreplace(aw, (x, *e[1:]))
-                        continue
-                    key = (x, 1, e[1], e[2])
-                    break
-            if key is not None and (bkey is None or key < bkey):
-                bkey, bfb = key, fb
+            if col_w[r] or col_r[r]:
+                bounds = col_rank[r] or col_bounds(r)
+                thr = max(g_at, st.bus_free - (cwl if mode else cl), col_min[r])
+                if bkey is None or thr <= bkey[0]:
+                    key, fb = class_best(col_w[r], col_r[r], bounds, thr, 0)
+                    if key is not None and (bkey is None or key < bkey):
+                        bkey, bfb = key, fb
+            if act_w[r] or act_r[r]:
+                bounds = act_rank[r] or act_bounds(r)
+                thr = act_min[r]
+                if thr < g_at:
+                    thr = g_at
+                if bkey is None or thr <= bkey[0]:
+                    key, fb = class_best(act_w[r], act_r[r], bounds, thr, 1)
+                    if key is not None and (bkey is None or key < bkey):
+                        bkey, bfb = key, fb
         if bkey is None:  # cannot happen: the mode always has a queued request
             raise AssertionError("no candidate command with requests queued")
         best = cand[bfb]
@@ -565,7 +536,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             cmd = Command(cycle, PRE, ch, r, g, b_bank[fb])
         else:
             cmd = Command(cycle, kind, ch, r, g, b_bank[fb], rows[s], cols[s])
-            completion[index[s]] = cycle + (wr_lat if mode else rd_lat)
+            done[s] = cycle + (wr_lat if mode else rd_lat)
             hits += not opened[s]
             queues[fb][mode].remove(s)
             qlen -= 1
@@ -574,6 +545,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         apply(cmd)
         append(cmd)
         now = cycle
+    completion[index] = done
     return cmds, hits, st.counts
 
 
