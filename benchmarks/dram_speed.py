@@ -54,10 +54,10 @@ CPP_RANGE = (50_000, 90_000)
 
 #: (system, trace, load) -> requests at scale 1: about 10 s each on the 2-core machine.
 REQUESTS = {
-    ("hbm2 x8", "stream", 1.0): 2_000_000, ("hbm2 x8", "stream", 0.25): 800_000,
-    ("hbm2 x8", "random", 1.0): 250_000, ("hbm2 x8", "random", 0.25): 250_000,
-    ("gddr6", "stream", 1.0): 600_000, ("gddr6", "stream", 0.25): 700_000,
-    ("gddr6", "random", 1.0): 200_000, ("gddr6", "random", 0.25): 200_000,
+    ("hbm2 x8", "stream", 1.0): 1_500_000, ("hbm2 x8", "stream", 0.25): 1_000_000,
+    ("hbm2 x8", "random", 1.0): 350_000, ("hbm2 x8", "random", 0.25): 330_000,
+    ("gddr6", "stream", 1.0): 1_000_000, ("gddr6", "stream", 0.25): 1_100_000,
+    ("gddr6", "random", 1.0): 350_000, ("gddr6", "random", 0.25): 400_000,
 }
 
 

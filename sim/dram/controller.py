@@ -187,7 +187,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     holds that controller's exact output):
 
     * each bank keeps its queued reads and writes (in arrival order) and its candidate
-      command (:func:`candidate`), recomputed only when the bank's queue or state
+      command (``candidate()``), recomputed only when the bank's queue or state
       changes (or, for every bank, at a refresh and a change of drain mode);
     * a candidate's earliest cycle is ``max(now, the command bus, the bank's own
       bound, the rank's bound for its bank group [, the data bus])``, the closed forms
@@ -198,7 +198,7 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     * the best candidate (FR-FCFS order: cycle, row hit, arrival, then the bank whose
       oldest queued request came first, as a scan of the queue in arrival order would
       find) comes from heaps of lower bounds per class (every PRE; per rank, RD / WR
-      and ACT), checked lazily (:func:`class_best`), since every bound only grows
+      and ACT), checked lazily (``class_best()``), since every bound only grows
       while a candidate stands;
     * refresh uses :meth:`ChannelState.earliest` and :meth:`ChannelState.issue`.
 
