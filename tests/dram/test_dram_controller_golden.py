@@ -89,7 +89,7 @@ CASES = [
 ]
 
 
-def _run(device_name, trace, n, rate, write_fraction, seed, config):
+def _run(device_name, trace, n, rate, write_fraction, seed, config, **kw):
     dev = _device(device_name)
     stream = trace == "stream"
     mapping = _mapping(dev, stream)
@@ -102,7 +102,7 @@ def _run(device_name, trace, n, rate, write_fraction, seed, config):
         tr = random_trace(n, span, write_fraction=write_fraction, seed=seed, rate=rate,
                           align=dev.burst_bytes)
     return simulate(dev, mapping, tr.address, tr.is_write, tr.cycle,
-                    ControllerConfig(**config))
+                    ControllerConfig(**config), **kw)
 
 
 def _digest(res) -> str:
@@ -139,6 +139,13 @@ EXPECTED = {
 def test_output_matches_the_recorded_controller(case):
     name, *args = case
     assert _digest(_run(*args)) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", ["hbm2_8ch-stream", "gddr6-random-open"])
+def test_every_channel_simulated_gives_the_same_output(name):
+    # the 8-channel stream has 2 distinct channel streams, shared by default
+    case = next(c for c in CASES if c[0] == name)
+    assert _digest(_run(*case[1:], share_channels=False)) == EXPECTED[name]
 
 
 if __name__ == "__main__":
