@@ -28,7 +28,10 @@ Scheduling (per channel):
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
+from heapq import heappop, heappush, heapreplace
+from operator import itemgetter
 
 import numpy as np
 
@@ -98,26 +101,34 @@ class SimResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class _Req:
-    index: int
-    arrival: int
-    write: bool
-    rank: int
-    bankgroup: int
-    bank: int
-    row: int
-    column: int
-    opened: bool = False  # an ACT was issued for it
-
-
 def simulate(device, mapping, addresses, is_write, arrivals,
-             config: ControllerConfig | None = None) -> SimResult:
+             config: ControllerConfig | None = None, *,
+             share_channels: bool = True) -> SimResult:
     """Run a trace; see the module docstring.
 
-    ``mapping`` decodes addresses (:class:`sparseforge.sim.dram.mapping.AddressMapping`
-    or any object with ``decode(addresses) -> (channel, rank, bankgroup, bank, row,
-    column)`` arrays).
+    Parameters
+    ----------
+    device
+        The memory (:class:`sparseforge.sim.dram.device.Device` or any object with its
+        organisation and ``timing`` attributes).
+    mapping
+        Decodes addresses (:class:`sparseforge.sim.dram.mapping.AddressMapping` or any
+        object with ``decode(addresses) -> (channel, rank, bankgroup, bank, row,
+        column)`` arrays).
+    addresses, is_write, arrivals : array_like
+        The trace: byte addresses, writes, arrival cycles (not decreasing).
+    config : ControllerConfig, optional
+        Defaults to ``ControllerConfig()``.
+    share_channels : bool, optional
+        Simulate channels whose request streams are identical (same arrivals, kinds,
+        ranks, banks, rows, columns, in the same order) once and copy the result to the
+        others with their channel number.  Exact (a channel's commands are a function
+        of its own requests only); ``False`` simulates every channel (for timing the
+        simulator itself).
+
+    Returns
+    -------
+    SimResult
     """
     config = config or ControllerConfig()
     addresses = np.asarray(addresses, np.uint64)
@@ -129,73 +140,316 @@ def simulate(device, mapping, addresses, is_write, arrivals,
     if n and (np.diff(arrivals) < 0).any():
         raise ValueError("arrival cycles must not decrease")
     fields = mapping.decode(addresses)
-    channel, rank, bg, bank, row, col = (np.asarray(f, np.int64) for f in fields)
+    channel, rank, bg, bank, row, col = (np.asarray(f, np.int64).reshape(n) for f in fields)
+    flat_bank = (rank * device.bankgroups + bg) * device.banks_per_group + bank
     completion = np.zeros(n, np.int64)
     commands: list[Command] = []
     hits = 0
     counts: dict[str, int] = {k.value: 0 for k in Kind}
-    for ch in range(device.channels):
-        idx = np.nonzero(channel == ch)[0]
-        reqs = [_Req(int(i), int(arrivals[i]), bool(is_write[i]), int(rank[i]), int(bg[i]),
-                     int(bank[i]), int(row[i]), int(col[i])) for i in idx]
-        cmds, h = _run_channel(device, ch, reqs, completion, config)
-        commands += cmds
-        hits += h
-        for c in cmds:
-            counts[c.kind.value] += 1
-    commands.sort(key=lambda c: (c.cycle, c.channel))  # one log, in time order
+    done: dict[bytes, tuple[int, np.ndarray, list[Command], int, dict]] = {}
+    # the run makes millions of small acyclic objects (commands, heap entries): the
+    # cyclic garbage collector's passes over them cost 10-15 % and free nothing
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for ch in range(device.channels):
+            idx = np.nonzero(channel == ch)[0]
+            key = None
+            if share_channels:
+                key = np.stack([arrivals[idx], is_write[idx].astype(np.int64),
+                                flat_bank[idx], row[idx], col[idx]]).tobytes()
+            if key in done:  # an identical channel ran already: the same commands
+                _, first_idx, first_cmds, h, kinds = done[key]
+                completion[idx] = completion[first_idx]
+                cmds = [Command(c[0], c[1], ch, c[3], c[4], c[5], c[6], c[7])
+                        for c in first_cmds]
+            else:
+                cmds, h, kinds = _run_channel(
+                    device, ch, arrivals[idx].tolist(), is_write[idx].tolist(),
+                    flat_bank[idx].tolist(), row[idx].tolist(), col[idx].tolist(), idx,
+                    completion, config)
+                if key is not None:
+                    done[key] = (ch, idx, cmds, h, kinds)
+            commands += cmds
+            hits += h
+            for kind, count in kinds.items():
+                counts[kind.value] += count
+        commands.sort(key=itemgetter(0, 2))  # one log, in time order (cycle, channel)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     cycles = int(completion.max()) if n else 0
     return SimResult(completion, commands, cycles, hits, counts)
 
 
-def _run_channel(device, ch: int, reqs: list[_Req], completion: np.ndarray,
-                 config: ControllerConfig) -> tuple[list[Command], int]:
+def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[int],
+                 rows: list[int], cols: list[int], index: np.ndarray,
+                 completion: np.ndarray, config: ControllerConfig
+                 ) -> tuple[list[Command], int, dict[Kind, int]]:
+    """One channel's requests (channel-local lists in arrival order; ``fbank`` the flat
+    bank ``(rank * bankgroups + bankgroup) * banks_per_group + bank``; ``index`` their
+    positions in the trace) through one controller.
+
+    The scheduling is that of the module docstring, computed incrementally (it used to
+    re-group the whole queue by bank and ask :meth:`ChannelState.earliest` for every
+    bank's candidate at every step; ``tests/dram/test_dram_controller_golden.py``
+    holds that controller's exact output):
+
+    * each bank keeps its queued reads and writes (in arrival order) and its candidate
+      command (``candidate()``), recomputed only when the bank's queue or state
+      changes (or, for every bank, at a refresh and a change of drain mode);
+    * a candidate's earliest cycle is ``max(now, the command bus, the bank's own
+      bound, the rank's bound for its bank group [, the data bus])``, the closed forms
+      of :meth:`ChannelState.earliest` for ACT, PRE, RD and WR less the terms of PIM
+      commands (this controller issues none, so they are "long ago" and never bind);
+      the rank's bounds (tRRD / tFAW for ACT; tCCD / tWTR / tRTRS for RD / WR) are
+      cached per rank until it issues an ACT (resp. a RD / WR);
+    * the best candidate (FR-FCFS order: cycle, row hit, arrival, then the bank whose
+      oldest queued request came first, as a scan of the queue in arrival order would
+      find) comes from heaps of lower bounds per class (every PRE; per rank, RD / WR
+      and ACT), checked lazily (``class_best()``), since every bound only grows
+      while a candidate stands;
+    * refresh uses :meth:`ChannelState.earliest` and :meth:`ChannelState.issue`.
+
+    Returns
+    -------
+    commands : list of Command
+    row_hits : int
+    counts : dict of Kind to int
+    """
     st = ChannelState(device, ch)
     t = device.timing
-    queue: list[_Req] = []
-    cmds: list[Command] = []
-    hits = 0
-    pending = 0  # index of the next request not yet queued
-    now = 0
-    draining = False
+    nbg, nbpg, nranks = device.bankgroups, device.banks_per_group, device.ranks
+    banks = nbg * nbpg
+    nb = nranks * banks
     per_bank = config.refresh == "per_bank"
-    banks = device.bankgroups * device.banks_per_group
     if per_bank and not t.rfc_pb:
         raise ValueError(f"refresh = 'per_bank' on device {getattr(device, 'name', '')!r}, "
                          "which has no per-bank refresh (rfc_pb = 0); allowed: all, off")
-    refpbs = [0] * device.ranks  # REFPBs issued per rank
+    refpbs = [0] * nranks  # REFPBs issued per rank
     if config.refresh == "off":
         next_ref = None
     elif per_bank:
-        next_ref = [t.refi // banks] * device.ranks
+        next_ref = [t.refi // banks] * nranks
     else:
-        next_ref = [t.refi] * device.ranks
-    while pending < len(reqs) or queue:
-        while pending < len(reqs) and len(queue) < config.queue_depth and \
-                reqs[pending].arrival <= now:
-            queue.append(reqs[pending])
+        next_ref = [t.refi] * nranks
+    ref_min = min(next_ref) if next_ref is not None else 0
+
+    cl, cwl, bl, rcd, rp, ras, rc = t.cl, t.cwl, t.bl, t.rcd, t.rp, t.ras, t.rc
+    rd_lat, wr_lat = cl + bl, cwl + bl
+    pre_wr = cwl + bl + t.wr
+    rtp, faw = t.rtp, t.faw
+    # rank-wide bound of a column command to bank group g from the last RD / WR of
+    # bank group h: [same group?] -> (RD after RD, RD after WR, WR after WR, WR after RD)
+    col_terms = {True: (t.ccd_l, cwl + bl + t.wtr_l, t.ccd_l, cl + bl + t.rtrs - cwl),
+                 False: (t.ccd_s, cwl + bl + t.wtr_s, t.ccd_s, cl + bl + t.rtrs - cwl)}
+    rrd = {True: t.rrd_l, False: t.rrd_s}
+    closed = config.page_policy == "closed"
+    depth, write_high, write_low = config.queue_depth, config.write_high, config.write_low
+
+    bank_obj = [st.banks[r][g][b] for r in range(nranks) for g in range(nbg)
+                for b in range(nbpg)]
+    rank_obj = st.ranks
+    b_rank = [fb // banks for fb in range(nb)]
+    b_bg = [fb // nbpg % nbg for fb in range(nb)]
+    b_bank = [fb % nbpg for fb in range(nb)]
+    # queued requests (channel-local numbers, oldest first) per bank: [reads, writes]
+    queues: list[list[list[int]]] = [[[], []] for _ in range(nb)]
+    opened = bytearray(len(arr))  # an ACT was issued for the request
+    done = [0] * len(arr)  # completion cycles
+    # per bank with something to do: its cached candidate (see candidate())
+    cand: dict[int, tuple] = {}
+    dirty: set[int] = set()  # banks whose candidate must be recomputed
+    all_dirty = False
+    bank_ver = [0] * nb  # version of each bank's candidate (heap entries name theirs)
+    version = 0
+    # heaps of candidates (see class_best): every PRE; per rank, RD / WR and ACT
+    pre_w: list[tuple] = []
+    pre_r: list[tuple] = []
+    col_w: list[list[tuple]] = [[] for _ in range(nranks)]
+    col_r: list[list[tuple]] = [[] for _ in range(nranks)]
+    act_w: list[list[tuple]] = [[] for _ in range(nranks)]
+    act_r: list[list[tuple]] = [[] for _ in range(nranks)]
+    heaps = [pre_w, pre_r, *col_w, *col_r, *act_w, *act_r]
+    act_min = [0] * nranks  # per rank: the least of its groups' ACT bounds
+    col_min = [0] * nranks  # per rank: the least of its groups' RD / WR bounds
+    ranks = range(nranks)
+    heap_limit = 8 * nb + 64  # rebuild the heaps when stale entries pile up
+    pushes = 0  # heap entries added since the heaps were last counted
+    act_rank: list = [None] * nranks  # per rank: ACT bound per bank group, or None
+    col_rank: list = [None] * nranks  # per rank: this mode's RD / WR bound per group
+    cmds: list[Command] = []
+    append = cmds.append
+    apply = st.apply
+    hits = 0
+    pending = 0  # the next request not yet queued
+    nreq = len(arr)
+    qlen = writes = 0
+    now = 0
+    draining = False
+    mode = 0  # 1 while draining writes
+    ACT, PRE, RD, WR = Kind.ACT, Kind.PRE, Kind.RD, Kind.WR
+    big = 1 << 62
+    # the same-group bounds are the larger ones (as every preset has them): the rank's
+    # bound is then its latest command of any group + the short value, or of the same
+    # group + the long one; otherwise every group is looked at
+    act_fast = t.rrd_l >= t.rrd_s
+    col_fast = t.ccd_l >= t.ccd_s and t.wtr_l >= t.wtr_s
+    rrd_s, rrd_l, ccd_s, ccd_l = t.rrd_s, t.rrd_l, t.ccd_s, t.ccd_l
+    wtr_s, wtr_l = cwl + bl + t.wtr_s, cwl + bl + t.wtr_l  # from the WR command
+    rtrs = cl + bl + t.rtrs - cwl  # RD -> WR of the rank, any group
+    groups = range(nbg)
+
+    def act_bounds(r: int) -> list[int]:
+        """Per bank group, the rank's tRRD / tFAW bound of an ACT to it."""
+        ro = rank_obj[r]
+        acts_bg = ro.acts_bg
+        f = ro.acts[0] + faw if len(ro.acts) == 4 else -big
+        if act_fast:
+            m = max(max(acts_bg) + rrd_s, f)
+            out = [max(m, a + rrd_l) for a in acts_bg]
+        else:
+            out = [max(f, *(last + rrd[h == g] for h, last in enumerate(acts_bg)))
+                   for g in groups]
+        act_rank[r] = out
+        act_min[r] = min(out)
+        return out
+
+    def col_bounds(r: int) -> list[int]:
+        """Per bank group, the rank's tCCD / tWTR / tRTRS bound of a RD (reads mode) or
+        of a WR (write drain)."""
+        ro = rank_obj[r]
+        rd_bg, wr_bg = ro.rd_bg, ro.wr_bg
+        if col_fast:
+            mr, mw = max(rd_bg), max(wr_bg)
+            if mode:
+                m = max(mw + ccd_s, mr + rtrs)
+                out = [max(m, w + ccd_l) for w in wr_bg]
+            else:
+                m = max(mr + ccd_s, mw + wtr_s)
+                out = [max(m, rd_bg[g] + ccd_l, wr_bg[g] + wtr_l) for g in groups]
+        else:
+            out = []
+            for g in groups:
+                a = -big
+                for h in groups:
+                    rr, rw, ww, wrr = col_terms[h == g]
+                    if mode:
+                        a = max(a, wr_bg[h] + ww, rd_bg[h] + wrr)
+                    else:
+                        a = max(a, rd_bg[h] + rr, wr_bg[h] + rw)
+                out.append(a)
+        col_rank[r] = out
+        col_min[r] = min(out)
+        return out
+
+    def class_best(waiting: list, ready: list, bounds, thr: int, not_hit: int):
+        """The best candidate of one class (one rank's RD / WR, one rank's ACT, or every
+        PRE): ``((cycle, not_hit, arrival, first), bank)``, or ``(None, -1)``.
+
+        A candidate's cycle is ``max(thr, its bank's bound, bounds[its bank group])``:
+        ``thr`` (never decreasing) holds what the class shares (``now``, the command
+        bus, the data bus, the least of ``bounds``), ``bounds`` (None for PRE) the
+        rank's per-group bounds, which only grow.  ``waiting`` holds (lower bound of
+        ``max(bank's bound, group bound)``, arrival, first, version, bank), ``ready``
+        (arrival, first, version, bank) of the candidates whose bound was found at or
+        below ``thr``; an entry is checked when it reaches the top of its heap and
+        moved or re-keyed when its group bound has grown; entries of an older version
+        of the bank's candidate are dropped."""
+        while waiting and waiting[0][0] <= thr:
+            e = heappop(waiting)
+            if bank_ver[e[4]] == e[3]:
+                heappush(ready, e[1:])
+        while ready:
+            e = ready[0]
+            fb = e[3]
+            if bank_ver[fb] != e[2]:
+                heappop(ready)
+                continue
+            if bounds is not None:
+                x = bounds[b_bg[fb]]
+                if x > thr:
+                    heappop(ready)
+                    heappush(waiting, (max(x, cand[fb][1]), *e))
+                    continue
+            return (thr, not_hit, e[0], e[1]), fb
+        while waiting:
+            e = waiting[0]
+            fb = e[4]
+            if bank_ver[fb] != e[3]:
+                heappop(waiting)
+                continue
+            if bounds is not None:
+                x = max(bounds[b_bg[fb]], cand[fb][1])
+                if x != e[0]:
+                    heapreplace(waiting, (x, *e[1:]))
+                    continue
+            return (e[0], not_hit, e[1], e[2]), fb
+        return None, -1
+
+    def candidate(fb: int) -> tuple | None:
+        """Bank ``fb``'s candidate in this mode: ``(class, bound, not_hit, arrival,
+        first, request, kind, rank, bankgroup, bank, closed_pre)``.  Class 0: RD / WR
+        (the cycle adds the rank's column bound and the bus), 1: ACT (adds the rank's
+        ACT bound), 2: PRE, 3: nothing queued in this mode.  ``bound``: the bank's own
+        part of the earliest cycle; ``first``: the bank's oldest queued request of
+        either mode (the tie-break of a scan of the queue); ``closed_pre``: for the
+        closed page policy, the bank's PRE bound when it is open and no queued request
+        hits its row, else None.  None when the bank has nothing to do."""
+        q = queues[fb]
+        bo = bank_obj[fb]
+        orow = bo.open_row
+        lst = q[mode]
+        r = b_rank[fb]
+        closed_pre = None
+        if closed and orow >= 0 and not any(rows[s] == orow for s in q[0]) \
+                and not any(rows[s] == orow for s in q[1]):
+            closed_pre = max(rank_obj[r].ref_end, bo.refpb_end, bo.act + ras, bo.rd + rtp,
+                             bo.wr + pre_wr)
+        if not lst:
+            if closed_pre is None:
+                return None
+            return (3, 0, 0, 0, 0, -1, None, r, b_bg[fb], fb, closed_pre)
+        first = min(q[0][0] if q[0] else big, q[1][0] if q[1] else big)
+        base = max(rank_obj[r].ref_end, bo.refpb_end)
+        if orow >= 0:
+            for s in lst:
+                if rows[s] == orow:
+                    return (0, max(base, bo.act + rcd), 0, arr[s], first, s,
+                            WR if mode else RD, r, b_bg[fb], fb, closed_pre)
+            s = lst[0]
+            return (2, max(base, bo.act + ras, bo.rd + rtp, bo.wr + pre_wr), 1, arr[s],
+                    first, s, PRE, r, b_bg[fb], fb, closed_pre)
+        s = lst[0]
+        return (1, max(base, bo.pre + rp, bo.act + rc), 1, arr[s], first, s, ACT, r,
+                b_bg[fb], fb, closed_pre)
+
+    while pending < nreq or qlen:
+        while pending < nreq and qlen < depth and arr[pending] <= now:
+            w = wrt[pending]
+            queues[fbank[pending]][w].append(pending)
+            dirty.add(fbank[pending])
+            qlen += 1
+            writes += w
             pending += 1
-        if not queue:
-            now = max(now, reqs[pending].arrival)
+        if not qlen:
+            now = max(now, arr[pending])
             continue
         # refresh due: precharge the rank, then refresh, before anything else
-        if next_ref is not None:
-            due = [r for r in range(device.ranks) if next_ref[r] <= now]
-            if due and per_bank:
-                r = due[0]
-                g, b = divmod(refpbs[r] % banks, device.banks_per_group)
+        if next_ref is not None and ref_min <= now:
+            due = [r for r in range(nranks) if next_ref[r] <= now]
+            r = due[0]
+            if per_bank:
+                g, b = divmod(refpbs[r] % banks, nbpg)
                 if st.open_row(r, g, b) >= 0:
-                    c = st.earliest(Kind.PRE, r, g, b, now=now)
-                    _issue(st, cmds, Command(c, Kind.PRE, ch, r, g, b))
+                    c = st.earliest(PRE, r, g, b, now=now)
+                    _issue(st, cmds, Command(c, PRE, ch, r, g, b))
                     now = c
                 c = st.earliest(Kind.REFPB, r, g, b, now=now)
                 _issue(st, cmds, Command(c, Kind.REFPB, ch, r, g, b))
                 refpbs[r] += 1
                 next_ref[r] = (refpbs[r] + 1) * t.refi // banks
-                now = c
-                continue
-            if due:
-                r = due[0]
+            else:
                 if not st.all_closed(r):
                     c = st.earliest(Kind.PREA, r, now=now)
                     _issue(st, cmds, Command(c, Kind.PREA, ch, r))
@@ -203,79 +457,105 @@ def _run_channel(device, ch: int, reqs: list[_Req], completion: np.ndarray,
                 c = st.earliest(Kind.REF, r, now=now)
                 _issue(st, cmds, Command(c, Kind.REF, ch, r))
                 next_ref[r] += t.refi
-                now = c
-                continue
-        writes = sum(q.write for q in queue)
-        reads = len(queue) - writes
-        if draining and (writes == 0 or (writes <= config.write_low and reads)):
+            ref_min = min(next_ref)
+            now = c
+            all_dirty = True
+            continue
+        reads = qlen - writes
+        if draining and (writes == 0 or (writes <= write_low and reads)):
             draining = False
-        elif not draining and writes and (writes >= config.write_high or reads == 0):
+        elif not draining and writes and (writes >= write_high or reads == 0):
             draining = True
-        best = None  # (cycle, not_hit, arrival, request, kind)
-        by_bank: dict[tuple[int, int, int], list[_Req]] = {}
-        for q in queue:
-            by_bank.setdefault((q.rank, q.bankgroup, q.bank), []).append(q)
-        for (r, g, b), bank_q in by_bank.items():
-            wanted = [q for q in bank_q if q.write == draining]  # this mode's requests
-            if not wanted:
-                continue
-            open_row = st.open_row(r, g, b)
-            hit = next((q for q in wanted if q.row == open_row), None)
-            if hit is not None:
-                kind = Kind.WR if hit.write else Kind.RD
-                cand = (st.earliest(kind, r, g, b, hit.row, now), 0, hit.arrival, hit, kind)
-            elif open_row >= 0:
-                oldest = wanted[0]
-                cand = (st.earliest(Kind.PRE, r, g, b, now=now), 1, oldest.arrival, oldest,
-                        Kind.PRE)
-            else:
-                oldest = wanted[0]
-                cand = (st.earliest(Kind.ACT, r, g, b, oldest.row, now), 1, oldest.arrival,
-                        oldest, Kind.ACT)
-            if best is None or cand[:3] < best[:3]:
-                best = cand
-        if config.page_policy == "closed":
-            for (r, g, b) in _open_banks(st, device):
-                if not any(q.row == st.open_row(r, g, b) for q in by_bank.get((r, g, b), ())):
-                    c = st.earliest(Kind.PRE, r, g, b, now=now)
-                    if best is None or (c, 2) < best[:2]:
-                        best = (c, 2, 0, None, Kind.PRE, (r, g, b))
-        if best is None:  # cannot happen: the mode always has a queued request
+        if mode != draining:
+            mode = 1 if draining else 0
+            all_dirty = True
+            col_rank[:] = [None] * nranks
+        if pushes > heap_limit:  # stale entries may have piled up: count them
+            pushes = 0
+            all_dirty = all_dirty or sum(map(len, heaps)) > heap_limit
+        if all_dirty:
+            cand.clear()
+            all_dirty = False
+            for h in heaps:
+                h.clear()
+            dirty.update(range(nb))
+        if dirty:
+            for fb in dirty:
+                c = candidate(fb)
+                version += 1
+                bank_ver[fb] = version
+                if c is not None:
+                    cand[fb] = c
+                    cls = c[0]
+                    if cls != 3:  # keyed by the bank's own bound, a lower bound
+                        pushes += 1
+                        heappush(pre_w if cls == 2 else act_w[c[7]] if cls == 1
+                                 else col_w[c[7]], (c[1], c[3], c[4], version, fb))
+                else:
+                    cand.pop(fb, None)
+            dirty.clear()
+        g_at = st.last_cmd + 1
+        if g_at < now:
+            g_at = now
+        # the best of the PRE candidates, then of each rank's RD / WR and ACT ones
+        bkey, bfb = class_best(pre_w, pre_r, None, g_at, 1)
+        for r in ranks:
+            if col_w[r] or col_r[r]:
+                bounds = col_rank[r] or col_bounds(r)
+                thr = max(g_at, st.bus_free - (cwl if mode else cl), col_min[r])
+                if bkey is None or thr <= bkey[0]:
+                    key, fb = class_best(col_w[r], col_r[r], bounds, thr, 0)
+                    if key is not None and (bkey is None or key < bkey):
+                        bkey, bfb = key, fb
+            if act_w[r] or act_r[r]:
+                bounds = act_rank[r] or act_bounds(r)
+                thr = act_min[r]
+                if thr < g_at:
+                    thr = g_at
+                if bkey is None or thr <= bkey[0]:
+                    key, fb = class_best(act_w[r], act_r[r], bounds, thr, 1)
+                    if key is not None and (bkey is None or key < bkey):
+                        bkey, bfb = key, fb
+        if bkey is None:  # cannot happen: the mode always has a queued request
             raise AssertionError("no candidate command with requests queued")
-        cycle, kind = best[0], best[4]
+        best = cand[bfb]
+        cycle = bkey[0]
+        _, _, _, _, _, s, kind, r, g, fb, _ = best
+        if closed:  # a precharge of an open bank nothing hits, when it is earlier
+            for c in cand.values():
+                cp = c[10]
+                if cp is not None:
+                    if cp < g_at:
+                        cp = g_at
+                    if cp < cycle or (cp == cycle and kind is None and c[9] < fb):
+                        cycle, s, kind, r, g, fb = cp, -1, None, c[7], c[8], c[9]
         # a request arriving before that cycle may change the choice: admit it first
-        if pending < len(reqs) and len(queue) < config.queue_depth and \
-                reqs[pending].arrival < cycle:
-            now = max(now, reqs[pending].arrival)
+        if pending < nreq and qlen < depth and arr[pending] < cycle:
+            now = max(now, arr[pending])
             continue
-        if next_ref is not None and min(next_ref) < cycle:
-            now = max(now, min(next_ref))
+        if next_ref is not None and ref_min < cycle:
+            now = max(now, ref_min)
             continue
-        req = best[3]
-        if req is None:  # closed-page precharge
-            r, g, b = best[5]
-            _issue(st, cmds, Command(cycle, Kind.PRE, ch, r, g, b))
-        elif kind is Kind.ACT:
-            _issue(st, cmds, Command(cycle, kind, ch, req.rank, req.bankgroup, req.bank, req.row))
-            req.opened = True
-        elif kind is Kind.PRE:
-            _issue(st, cmds, Command(cycle, kind, ch, req.rank, req.bankgroup, req.bank))
+        dirty.add(fb)
+        if kind is ACT:
+            cmd = Command(cycle, ACT, ch, r, g, b_bank[fb], rows[s])
+            opened[s] = 1
+            act_rank[r] = None
+        elif kind is PRE or kind is None:  # None: the closed-page precharge
+            cmd = Command(cycle, PRE, ch, r, g, b_bank[fb])
         else:
-            _issue(st, cmds, Command(cycle, kind, ch, req.rank, req.bankgroup, req.bank,
-                                     req.row, req.column))
-            completion[req.index] = cycle + (t.cl if kind is Kind.RD else t.cwl) + t.bl
-            hits += not req.opened
-            queue.remove(req)
+            cmd = Command(cycle, kind, ch, r, g, b_bank[fb], rows[s], cols[s])
+            done[s] = cycle + (wr_lat if mode else rd_lat)
+            hits += not opened[s]
+            queues[fb][mode].remove(s)
+            qlen -= 1
+            writes -= mode
+            col_rank[r] = None
+        apply(cmd)
+        append(cmd)
         now = cycle
-    return cmds, hits
-
-
-def _open_banks(st: ChannelState, device):
-    for r in range(device.ranks):
-        for g in range(device.bankgroups):
-            for b in range(device.banks_per_group):
-                if st.open_row(r, g, b) >= 0:
-                    yield r, g, b
+    completion[index] = done
+    return cmds, hits, st.counts
 
 
 def _issue(st: ChannelState, cmds: list[Command], cmd: Command) -> None:
