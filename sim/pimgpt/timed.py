@@ -124,6 +124,8 @@ class TimedSystem:
         self.t, self.pim = device.timing, device.pim
         self.asic_mhz, self.asic_lanes = float(asic_mhz), int(asic_lanes)
         self.refresh = refresh
+        #: channel runs simulated and copied from an equivalent channel (diagnostics)
+        self.stats = {"simulated": 0, "copied": 0}
         self.states = [ChannelState(device, ch) for ch in range(geo.channels)]
         self.next_ref = [self.t.refi] * geo.channels
         self.now = 0
@@ -167,7 +169,6 @@ class TimedSystem:
         start = self.now
         memo: dict = {}
         runs = []
-        self.stats = getattr(self, "stats", {"simulated": 0, "copied": 0})
         for ch, ops in enumerate(phase.ops):
             key = None
             if self.log is None and ops:
