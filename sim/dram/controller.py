@@ -280,7 +280,8 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     col_rank: list = [None] * nranks  # per rank: this mode's RD / WR bound per group
     cmds: list[Command] = []
     append = cmds.append
-    apply = st.apply
+    new_cmd = tuple.__new__  # Command(...) without its __new__'s Python frame
+    n_act = n_pre = n_rd = n_wr = 0  # commands issued by the loop, per kind
     hits = 0
     pending = 0  # the next request not yet queued
     nreq = len(arr)
@@ -537,23 +538,52 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             now = max(now, ref_min)
             continue
         dirty.add(fb)
+        # issue: what ChannelState.apply records for ACT / PRE / RD / WR, inline (the
+        # command counts are added to st.counts at the end)
+        bo = bank_obj[fb]
+        ro = rank_obj[r]
+        st.last_cmd = cycle
         if kind is ACT:
-            cmd = Command(cycle, ACT, ch, r, g, b_bank[fb], rows[s])
+            rw = rows[s]
+            append(new_cmd(Command, (cycle, ACT, ch, r, g, b_bank[fb], rw, -1)))
+            bo.open_row = rw
+            bo.act = ro.act_any = ro.acts_bg[g] = cycle
+            ro.acts.append(cycle)
+            n_act += 1
             opened[s] = 1
             act_rank[r] = None
         elif kind is PRE or kind is None:  # None: the closed-page precharge
-            cmd = Command(cycle, PRE, ch, r, g, b_bank[fb])
+            append(new_cmd(Command, (cycle, PRE, ch, r, g, b_bank[fb], -1, -1)))
+            if bo.open_row >= 0:
+                bo.open_row = -1
+                bo.pre = ro.pre_any = cycle
+            n_pre += 1
         else:
-            cmd = Command(cycle, kind, ch, r, g, b_bank[fb], rows[s], cols[s])
-            done[s] = cycle + (wr_lat if mode else rd_lat)
+            append(new_cmd(Command, (cycle, kind, ch, r, g, b_bank[fb], rows[s], cols[s])))
+            if mode:
+                bo.wr = ro.wr_bg[g] = st.wr_any = cycle
+                e = cycle + wr_lat
+                n_wr += 1
+            else:
+                bo.rd = ro.rd_bg[g] = cycle
+                e = cycle + rd_lat
+                if e > st.rd_end:
+                    st.rd_end = e
+                n_rd += 1
+            if e > st.bus_free:
+                st.bus_free = e
+            done[s] = e
             hits += not opened[s]
             queues[fb][mode].remove(s)
             qlen -= 1
             writes -= mode
             col_rank[r] = None
-        apply(cmd)
-        append(cmd)
         now = cycle
+    counts = st.counts
+    counts[ACT] += n_act
+    counts[PRE] += n_pre
+    counts[RD] += n_rd
+    counts[WR] += n_wr
     completion[index] = done
     return cmds, hits, st.counts
 
