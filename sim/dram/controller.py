@@ -307,8 +307,10 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         acts_bg = ro.acts_bg
         f = ro.acts[0] + faw if len(ro.acts) == 4 else -big
         if act_fast:
-            m = max(max(acts_bg) + rrd_s, f)
-            out = [max(m, a + rrd_l) for a in acts_bg]
+            m = max(acts_bg) + rrd_s
+            if f > m:
+                m = f
+            out = [x if (x := a + rrd_l) > m else m for a in acts_bg]
         else:
             out = [max(f, *(last + rrd[h == g] for h, last in enumerate(acts_bg)))
                    for g in groups]
@@ -324,11 +326,16 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         if col_fast:
             mr, mw = max(rd_bg), max(wr_bg)
             if mode:
-                m = max(mw + ccd_s, mr + rtrs)
-                out = [max(m, w + ccd_l) for w in wr_bg]
+                m = mw + ccd_s
+                if (x := mr + rtrs) > m:
+                    m = x
+                out = [x if (x := w + ccd_l) > m else m for w in wr_bg]
             else:
-                m = max(mr + ccd_s, mw + wtr_s)
-                out = [max(m, rd_bg[g] + ccd_l, wr_bg[g] + wtr_l) for g in groups]
+                m = mr + ccd_s
+                if (x := mw + wtr_s) > m:
+                    m = x
+                out = [(x if x > y else y) if (x := a + ccd_l) > m or y > m else m
+                       for a, y in zip(rd_bg, [w + wtr_l for w in wr_bg])]
         else:
             out = []
             for g in groups:
@@ -412,11 +419,14 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 return None
             return (3, 0, 0, 0, 0, -1, None, r, b_bg[fb], fb, closed_pre)
         first = min(q[0][0] if q[0] else big, q[1][0] if q[1] else big)
-        base = max(rank_obj[r].ref_end, bo.refpb_end)
+        base = rank_obj[r].ref_end
+        if bo.refpb_end > base:
+            base = bo.refpb_end
         if orow >= 0:
             for s in lst:
                 if rows[s] == orow:
-                    return (0, max(base, bo.act + rcd), 0, arr[s], first, s,
+                    x = bo.act + rcd
+                    return (0, x if x > base else base, 0, arr[s], first, s,
                             WR if mode else RD, r, b_bg[fb], fb, closed_pre)
             s = lst[0]
             return (2, max(base, bo.act + ras, bo.rd + rtp, bo.wr + pre_wr), 1, arr[s],
@@ -498,12 +508,18 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         g_at = st.last_cmd + 1
         if g_at < now:
             g_at = now
+        bus_free = st.bus_free
+        col_lat = cwl if mode else cl
         # the best of the PRE candidates, then of each rank's RD / WR and ACT ones
         bkey, bfb = class_best(pre_w, pre_r, None, g_at, 1)
         for r in ranks:
             if col_w[r] or col_r[r]:
                 bounds = col_rank[r] or col_bounds(r)
-                thr = max(g_at, st.bus_free - (cwl if mode else cl), col_min[r])
+                thr = bus_free - col_lat
+                if thr < g_at:
+                    thr = g_at
+                if thr < col_min[r]:
+                    thr = col_min[r]
                 if bkey is None or thr <= bkey[0]:
                     key, fb = class_best(col_w[r], col_r[r], bounds, thr, 0)
                     if key is not None and (bkey is None or key < bkey):
