@@ -296,10 +296,7 @@ def main(argv=None) -> int:
                 tr = trace(dev, kind, n, load)
                 used, distinct = distinct_channels(mapping, tr)
                 runs = [(f"{distinct} of {used}" if own else f"{used} of {used}", {})]
-                if ds3 and name == "hbm2 x8":
-                    runs = [(f"{used} of {used}", dict(share_channels=False))] if own \
-                        else runs
-                elif own and distinct < used:
+                if own and distinct < used:
                     runs.append((f"{used} of {used} (sharing off)",
                                  dict(share_channels=False)))
                 for simulated, kw in runs:
@@ -310,7 +307,7 @@ def main(argv=None) -> int:
                            f"{p['hits']:.3f} | {verdict(name, p['cps'])} |")
                     lines.append(row)
                     print(row, flush=True)
-                if ds3 and name == "hbm2 x8":
+                if ds3 and name == "hbm2 x8":  # p: the run with every channel simulated
                     d = ds3.run(mapping, tr, f"{kind}_{load:g}")
                     same.append(f"| {kind} | {load:g} | {p['requests']:,} | "
                                 f"{p['cycles']:,} | {p['wall']:.2f} | {p['cps']:,.0f} | "
