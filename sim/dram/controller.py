@@ -280,7 +280,8 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
     col_rank: list = [None] * nranks  # per rank: this mode's RD / WR bound per group
     cmds: list[Command] = []
     append = cmds.append
-    apply = st.apply
+    new_cmd = tuple.__new__  # Command(...) without its __new__'s Python frame
+    n_act = n_pre = n_rd = n_wr = 0  # commands issued by the loop, per kind
     hits = 0
     pending = 0  # the next request not yet queued
     nreq = len(arr)
@@ -306,8 +307,10 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         acts_bg = ro.acts_bg
         f = ro.acts[0] + faw if len(ro.acts) == 4 else -big
         if act_fast:
-            m = max(max(acts_bg) + rrd_s, f)
-            out = [max(m, a + rrd_l) for a in acts_bg]
+            m = max(acts_bg) + rrd_s
+            if f > m:
+                m = f
+            out = [x if (x := a + rrd_l) > m else m for a in acts_bg]
         else:
             out = [max(f, *(last + rrd[h == g] for h, last in enumerate(acts_bg)))
                    for g in groups]
@@ -323,11 +326,16 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         if col_fast:
             mr, mw = max(rd_bg), max(wr_bg)
             if mode:
-                m = max(mw + ccd_s, mr + rtrs)
-                out = [max(m, w + ccd_l) for w in wr_bg]
+                m = mw + ccd_s
+                if (x := mr + rtrs) > m:
+                    m = x
+                out = [x if (x := w + ccd_l) > m else m for w in wr_bg]
             else:
-                m = max(mr + ccd_s, mw + wtr_s)
-                out = [max(m, rd_bg[g] + ccd_l, wr_bg[g] + wtr_l) for g in groups]
+                m = mr + ccd_s
+                if (x := mw + wtr_s) > m:
+                    m = x
+                out = [(x if x > y else y) if (x := a + ccd_l) > m or y > m else m
+                       for a, y in zip(rd_bg, [w + wtr_l for w in wr_bg])]
         else:
             out = []
             for g in groups:
@@ -411,11 +419,14 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
                 return None
             return (3, 0, 0, 0, 0, -1, None, r, b_bg[fb], fb, closed_pre)
         first = min(q[0][0] if q[0] else big, q[1][0] if q[1] else big)
-        base = max(rank_obj[r].ref_end, bo.refpb_end)
+        base = rank_obj[r].ref_end
+        if bo.refpb_end > base:
+            base = bo.refpb_end
         if orow >= 0:
             for s in lst:
                 if rows[s] == orow:
-                    return (0, max(base, bo.act + rcd), 0, arr[s], first, s,
+                    x = bo.act + rcd
+                    return (0, x if x > base else base, 0, arr[s], first, s,
                             WR if mode else RD, r, b_bg[fb], fb, closed_pre)
             s = lst[0]
             return (2, max(base, bo.act + ras, bo.rd + rtp, bo.wr + pre_wr), 1, arr[s],
@@ -497,12 +508,18 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
         g_at = st.last_cmd + 1
         if g_at < now:
             g_at = now
+        bus_free = st.bus_free
+        col_lat = cwl if mode else cl
         # the best of the PRE candidates, then of each rank's RD / WR and ACT ones
         bkey, bfb = class_best(pre_w, pre_r, None, g_at, 1)
         for r in ranks:
             if col_w[r] or col_r[r]:
                 bounds = col_rank[r] or col_bounds(r)
-                thr = max(g_at, st.bus_free - (cwl if mode else cl), col_min[r])
+                thr = bus_free - col_lat
+                if thr < g_at:
+                    thr = g_at
+                if thr < col_min[r]:
+                    thr = col_min[r]
                 if bkey is None or thr <= bkey[0]:
                     key, fb = class_best(col_w[r], col_r[r], bounds, thr, 0)
                     if key is not None and (bkey is None or key < bkey):
@@ -537,23 +554,52 @@ def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[i
             now = max(now, ref_min)
             continue
         dirty.add(fb)
+        # issue: what ChannelState.apply records for ACT / PRE / RD / WR, inline (the
+        # command counts are added to st.counts at the end)
+        bo = bank_obj[fb]
+        ro = rank_obj[r]
+        st.last_cmd = cycle
         if kind is ACT:
-            cmd = Command(cycle, ACT, ch, r, g, b_bank[fb], rows[s])
+            rw = rows[s]
+            append(new_cmd(Command, (cycle, ACT, ch, r, g, b_bank[fb], rw, -1)))
+            bo.open_row = rw
+            bo.act = ro.act_any = ro.acts_bg[g] = cycle
+            ro.acts.append(cycle)
+            n_act += 1
             opened[s] = 1
             act_rank[r] = None
         elif kind is PRE or kind is None:  # None: the closed-page precharge
-            cmd = Command(cycle, PRE, ch, r, g, b_bank[fb])
+            append(new_cmd(Command, (cycle, PRE, ch, r, g, b_bank[fb], -1, -1)))
+            if bo.open_row >= 0:
+                bo.open_row = -1
+                bo.pre = ro.pre_any = cycle
+            n_pre += 1
         else:
-            cmd = Command(cycle, kind, ch, r, g, b_bank[fb], rows[s], cols[s])
-            done[s] = cycle + (wr_lat if mode else rd_lat)
+            append(new_cmd(Command, (cycle, kind, ch, r, g, b_bank[fb], rows[s], cols[s])))
+            if mode:
+                bo.wr = ro.wr_bg[g] = st.wr_any = cycle
+                e = cycle + wr_lat
+                n_wr += 1
+            else:
+                bo.rd = ro.rd_bg[g] = cycle
+                e = cycle + rd_lat
+                if e > st.rd_end:
+                    st.rd_end = e
+                n_rd += 1
+            if e > st.bus_free:
+                st.bus_free = e
+            done[s] = e
             hits += not opened[s]
             queues[fb][mode].remove(s)
             qlen -= 1
             writes -= mode
             col_rank[r] = None
-        apply(cmd)
-        append(cmd)
         now = cycle
+    counts = st.counts
+    counts[ACT] += n_act
+    counts[PRE] += n_pre
+    counts[RD] += n_rd
+    counts[WR] += n_wr
     completion[index] = done
     return cmds, hits, st.counts
 
