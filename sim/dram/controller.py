@@ -29,6 +29,7 @@ Scheduling (per channel):
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from heapq import heappop, heappush, heapreplace
 from operator import itemgetter
@@ -103,7 +104,7 @@ class SimResult:
 
 def simulate(device, mapping, addresses, is_write, arrivals,
              config: ControllerConfig | None = None, *,
-             share_channels: bool = True) -> SimResult:
+             share_channels: bool = True, backend: str = "auto") -> SimResult:
     """Run a trace; see the module docstring.
 
     Parameters
@@ -125,6 +126,14 @@ def simulate(device, mapping, addresses, is_write, arrivals,
         others with their channel number.  Exact (a channel's commands are a function
         of its own requests only); ``False`` simulates every channel (for timing the
         simulator itself).
+    backend : {"auto", "python", "numba"}, optional
+        ``"python"``: the incremental controller of this module; ``"numba"``: the
+        compiled one of :mod:`~sparseforge.sim.dram.controller_jit` (needs numba; the
+        first call in a fresh environment compiles it, a few seconds, cached on disk);
+        ``"auto"`` (default): numba when it can be imported, else Python.  Both give
+        the same output bit for bit (tests/dram/test_dram_controller_backends.py); the
+        numba backend returns ``commands`` as a :class:`CommandLog`, which builds the
+        :class:`Command` objects on first use.
 
     Returns
     -------
@@ -139,9 +148,20 @@ def simulate(device, mapping, addresses, is_write, arrivals,
         raise ValueError("addresses, is_write and arrivals must have the same length")
     if n and (np.diff(arrivals) < 0).any():
         raise ValueError("arrival cycles must not decrease")
+    if backend not in ("auto", "python", "numba"):
+        raise ValueError(f"backend = {backend!r}; allowed: auto, python, numba")
+    if backend != "python":
+        from . import controller_jit
+        if backend == "numba" and not controller_jit.HAVE_NUMBA:
+            raise ImportError("backend = 'numba' needs numba (pip install numba)")
+        if backend == "auto":
+            backend = "numba" if controller_jit.HAVE_NUMBA else "python"
     fields = mapping.decode(addresses)
     channel, rank, bg, bank, row, col = (np.asarray(f, np.int64).reshape(n) for f in fields)
     flat_bank = (rank * device.bankgroups + bg) * device.banks_per_group + bank
+    if backend == "numba":
+        return _simulate_jit(device, config, channel, flat_bank, row, col, arrivals,
+                             is_write, share_channels)
     completion = np.zeros(n, np.int64)
     commands: list[Command] = []
     hits = 0
@@ -180,6 +200,105 @@ def simulate(device, mapping, addresses, is_write, arrivals,
             gc.enable()
     cycles = int(completion.max()) if n else 0
     return SimResult(completion, commands, cycles, hits, counts)
+
+
+class CommandLog(Sequence):
+    """The command log of the numba backend: a read-only sequence of :class:`Command`
+    built from ``array`` (one row per command: cycle, kind code of
+    :data:`~sparseforge.sim.dram.controller_jit.KIND_ORDER`, channel, rank, bankgroup,
+    bank, row, column) the first time an element is asked for."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self._list: list[Command] | None = None
+
+    def _commands(self) -> list[Command]:
+        if self._list is None:
+            kinds = [Kind(k) for k in _jit_kind_order()]
+            new = tuple.__new__
+            self._list = [new(Command, (c, kinds[k], ch, r, g, b, rw, co))
+                          for c, k, ch, r, g, b, rw, co in self.array.tolist()]
+        return self._list
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i):
+        return self._commands()[i]
+
+    def __iter__(self):
+        return iter(self._commands())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, CommandLog):
+            return np.array_equal(self.array, other.array)
+        if isinstance(other, (list, tuple)):
+            return self._commands() == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"CommandLog({len(self)} commands)"
+
+
+def _jit_kind_order():
+    from .controller_jit import KIND_ORDER
+    return KIND_ORDER
+
+
+_REFRESH_CODES = {"off": 0, "all": 1, "per_bank": 2}
+
+
+def _simulate_jit(device, config: ControllerConfig, channel, flat_bank, row, col,
+                  arrivals, is_write, share_channels: bool) -> SimResult:
+    """:func:`simulate` on the numba backend (channel fields decoded)."""
+    from .controller_jit import KIND_ORDER, run_channel, timing_array
+
+    t = device.timing
+    if config.refresh == "per_bank" and not t.rfc_pb:
+        raise ValueError(f"refresh = 'per_bank' on device {getattr(device, 'name', '')!r}, "
+                         "which has no per-bank refresh (rfc_pb = 0); allowed: all, off")
+    n = len(arrivals)
+    tarr = timing_array(t)
+    wrt = is_write.astype(np.int64)
+    completion = np.zeros(n, np.int64)
+    logs = []
+    hits = 0
+    counts = np.zeros(len(KIND_ORDER), np.int64)
+    done: dict[bytes, tuple] = {}
+    for ch in range(device.channels):
+        idx = np.nonzero(channel == ch)[0]
+        key = None
+        if share_channels:
+            key = np.stack([arrivals[idx], wrt[idx], flat_bank[idx], row[idx],
+                            col[idx]]).tobytes()
+        if key in done:  # an identical channel ran already: the same commands
+            first_idx, log, h, kinds = done[key]
+            completion[idx] = completion[first_idx]
+        else:
+            d, log, h, kinds = run_channel(
+                tarr, device.ranks, device.bankgroups, device.banks_per_group,
+                np.ascontiguousarray(arrivals[idx]), wrt[idx], flat_bank[idx], row[idx],
+                col[idx], config.queue_depth, config.write_high, config.write_low,
+                config.page_policy == "closed", _REFRESH_CODES[config.refresh])
+            completion[idx] = d
+            if key is not None:
+                done[key] = (idx, log, h, kinds)
+        full = np.empty((len(log), 8), np.int64)
+        full[:, :2] = log[:, :2]
+        full[:, 2] = ch
+        full[:, 3:] = log[:, 2:]
+        logs.append(full)
+        hits += h
+        counts += kinds
+    log = np.concatenate(logs) if logs else np.empty((0, 8), np.int64)
+    log = log[np.lexsort((log[:, 2], log[:, 0]))]  # time order (cycle, channel), stable
+    all_counts = {k.value: 0 for k in Kind}
+    for name, c in zip(KIND_ORDER, counts.tolist()):
+        all_counts[name] = c
+    cycles = int(completion.max()) if n else 0
+    return SimResult(completion, CommandLog(log), cycles, int(hits), all_counts)
 
 
 def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[int],
