@@ -135,21 +135,34 @@ EXPECTED = {
 }
 
 
+try:
+    import numba  # noqa: F401
+    _NUMBA = True
+except ImportError:
+    _NUMBA = False
+
+#: Both backends of simulate (the numba one skipped without numba).
+BACKENDS = ["python", pytest.param("numba", marks=pytest.mark.skipif(
+    not _NUMBA, reason="numba not installed"))]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_output_matches_the_recorded_controller(case):
+def test_output_matches_the_recorded_controller(case, backend):
     name, *args = case
-    assert _digest(_run(*args)) == EXPECTED[name]
+    assert _digest(_run(*args, backend=backend)) == EXPECTED[name]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["hbm2_8ch-stream", "gddr6-random-open"])
-def test_every_channel_simulated_gives_the_same_output(name):
+def test_every_channel_simulated_gives_the_same_output(name, backend):
     # the 8-channel stream has 2 distinct channel streams, shared by default
     case = next(c for c in CASES if c[0] == name)
-    assert _digest(_run(*case[1:], share_channels=False)) == EXPECTED[name]
+    assert _digest(_run(*case[1:], share_channels=False, backend=backend)) == EXPECTED[name]
 
 
 if __name__ == "__main__":
     print("EXPECTED = {")
     for name, *args in CASES:
-        print(f"    {name!r}: {_digest(_run(*args))!r},")
+        print(f"    {name!r}: {_digest(_run(*args, backend='python'))!r},")
     print("}")
