@@ -206,11 +206,29 @@ class CommandLog(Sequence):
     """The command log of the numba backend: a read-only sequence of :class:`Command`
     built from ``array`` (one row per command: cycle, kind code of
     :data:`~sparseforge.sim.dram.controller_jit.KIND_ORDER`, channel, rank, bankgroup,
-    bank, row, column) the first time an element is asked for."""
+    bank, row, column) the first time an element is asked for.  ``simulate`` hands it
+    the channels' own logs; ``array`` merges them (in time order: cycle, then channel)
+    the first time it is asked for, ``len`` needs no merge."""
 
-    def __init__(self, array: np.ndarray):
-        self.array = array
+    def __init__(self, logs: list[np.ndarray], channels: list[int]):
+        self._logs, self._channels = logs, channels  # per channel, in issue order
+        self._array: np.ndarray | None = None
         self._list: list[Command] | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        """The log as one int64 array in time order (merged from the channels' logs on
+        first use)."""
+        if self._array is None:
+            from .controller_jit import List, merge_logs
+
+            if self._logs:
+                self._array = merge_logs(List(self._logs),
+                                         np.array(self._channels, np.int64))
+            else:
+                self._array = np.empty((0, 8), np.int64)
+            self._logs = []
+        return self._array
 
     def _commands(self) -> list[Command]:
         if self._list is None:
@@ -221,7 +239,9 @@ class CommandLog(Sequence):
         return self._list
 
     def __len__(self) -> int:
-        return len(self.array)
+        if self._array is None:
+            return sum(len(x) for x in self._logs)
+        return len(self._array)
 
     def __getitem__(self, i):
         return self._commands()[i]
@@ -264,6 +284,7 @@ def _simulate_jit(device, config: ControllerConfig, channel, flat_bank, row, col
     wrt = is_write.astype(np.int64)
     completion = np.zeros(n, np.int64)
     logs = []
+    chans = []
     hits = 0
     counts = np.zeros(len(KIND_ORDER), np.int64)
     done: dict[bytes, tuple] = {}
@@ -285,20 +306,18 @@ def _simulate_jit(device, config: ControllerConfig, channel, flat_bank, row, col
             completion[idx] = d
             if key is not None:
                 done[key] = (idx, log, h, kinds)
-        full = np.empty((len(log), 8), np.int64)
-        full[:, :2] = log[:, :2]
-        full[:, 2] = ch
-        full[:, 3:] = log[:, 2:]
-        logs.append(full)
+        logs.append(log)
+        chans.append(ch)
         hits += h
         counts += kinds
-    log = np.concatenate(logs) if logs else np.empty((0, 8), np.int64)
-    log = log[np.lexsort((log[:, 2], log[:, 0]))]  # time order (cycle, channel), stable
+    # the channels' logs are merged into one in time order (cycle, channel) by
+    # CommandLog on first use (compiled; on a 1.7 M-command log about as long as the
+    # simulation, most of it the first touch of the new ~100 MB array)
     all_counts = {k.value: 0 for k in Kind}
     for name, c in zip(KIND_ORDER, counts.tolist()):
         all_counts[name] = c
     cycles = int(completion.max()) if n else 0
-    return SimResult(completion, CommandLog(log), cycles, int(hits), all_counts)
+    return SimResult(completion, CommandLog(logs, chans), cycles, int(hits), all_counts)
 
 
 def _run_channel(device, ch: int, arr: list[int], wrt: list[bool], fbank: list[int],

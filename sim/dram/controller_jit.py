@@ -29,6 +29,7 @@ import numpy as np
 
 try:  # numba is optional: without it this module runs as (slow) Python
     from numba import njit
+    from numba.typed import List
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only without numba
@@ -38,6 +39,8 @@ except ImportError:  # pragma: no cover - exercised only without numba
         if len(args) == 1 and callable(args[0]) and not kwargs:
             return args[0]
         return lambda f: f
+
+    List = list
 
 __all__ = ["HAVE_NUMBA", "KIND_ORDER", "run_channel", "timing_array"]
 
@@ -281,7 +284,7 @@ def run_channel(T, nranks, nbg, nbpg, arr, wrt, fbank, rows, cols, depth, write_
     done = np.zeros(n, np.int64)
     opened = np.zeros(n, np.bool_)
     counts = np.zeros(7, np.int64)
-    log = np.empty((3 * n + 64, 7), np.int64)
+    log = np.empty((n + n // 4 + 64, 7), np.int64)  # grown by _log when full
     nlog = 0
     hits = 0
     refpbs = np.zeros(nranks, np.int64)
@@ -461,4 +464,34 @@ def run_channel(T, nranks, nbg, nbpg, arr, wrt, fbank, rows, cols, depth, write_
             writes -= mode
         nlog += 1
         now = cycle
-    return done, log[:nlog], hits, counts
+    return done, log[:nlog].copy(), hits, counts
+
+
+@njit(cache=True)
+def merge_logs(logs, channels):
+    """One log in time order (cycle, then channel) from per-channel logs (each in
+    cycle order; ``logs[i]`` of channel ``channels[i]``, channels ascending): rows of
+    cycle, kind code, channel, rank, bankgroup, bank, row, column."""
+    k = len(logs)
+    total = 0
+    for i in range(k):
+        total += logs[i].shape[0]
+    out = np.empty((total, 8), np.int64)
+    pos = np.zeros(k, np.int64)
+    for j in range(total):
+        best = -1
+        bc = 0
+        for i in range(k):  # the least cycle; ties: the lowest channel (the first)
+            p = pos[i]
+            if p < logs[i].shape[0]:
+                c = logs[i][p, 0]
+                if best < 0 or c < bc:
+                    best, bc = i, c
+        row = logs[best][pos[best]]
+        out[j, 0] = row[0]
+        out[j, 1] = row[1]
+        out[j, 2] = channels[best]
+        for f in range(2, 7):
+            out[j, f + 1] = row[f]
+        pos[best] += 1
+    return out
