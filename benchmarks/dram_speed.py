@@ -237,7 +237,7 @@ def run_point(sim, dev, mapping, tr, **kw) -> dict:
     s = summarize(dev, res, tr.is_write, tr.cycle)
     extra = {}
     global _BUILD_TIMED
-    if not _BUILD_TIMED and hasattr(res.commands, "array"):  # a lazy CommandLog
+    if not _BUILD_TIMED and hasattr(type(res.commands), "array"):  # a lazy CommandLog
         _BUILD_TIMED = True
         start = time.perf_counter()
         res.commands.array  # noqa: B018 - the merge of the channels' logs
