@@ -98,6 +98,16 @@ class Geometry:
         """MAC columns per row (``S / L``)."""
         return self.row_elems // self.lanes
 
+    def deal(self, i: int) -> tuple[int, int, int]:
+        """Item ``i`` of a list dealt over every bank -> (channel, bank, slot): channel
+        ``i % C``, bank ``(i // C) % B``, slot ``i // (C B)``."""
+        return i % self.channels, (i // self.channels) % self.banks, \
+            i // (self.channels * self.banks)
+
+    def undeal(self, channel: int, bank: int, slot: int) -> int:
+        """Inverse of :meth:`deal`."""
+        return slot * self.channels * self.banks + bank * self.channels + channel
+
     def bank_address(self, b: int) -> tuple[int, int, int]:
         """Bank index ``b`` of a channel -> (rank, bank group, bank)."""
         per_rank = self.bankgroups * self.banks_per_group
@@ -132,14 +142,12 @@ class MatrixPlacement:
         return len(self.spans) * self.slots
 
     def location(self, i: int) -> tuple[int, int, int]:
-        """Output ``i`` -> (channel, bank, slot)."""
-        g = self.geo
-        return i % g.channels, (i // g.channels) % g.banks, i // (g.channels * g.banks)
+        """Output ``i`` -> (channel, bank, slot) (:meth:`Geometry.deal`)."""
+        return self.geo.deal(i)
 
     def output(self, channel: int, bank: int, slot: int) -> int:
         """Inverse of :meth:`location` (may be >= ``n_out``: an idle bank)."""
-        g = self.geo
-        return slot * g.channels * g.banks + bank * g.channels + channel
+        return self.geo.undeal(channel, bank, slot)
 
     def row(self, span: int, slot: int) -> int:
         return self.base + span * self.slots + slot
@@ -177,12 +185,12 @@ class KPlacement:
         return len(self.groups) * self.slots
 
     def location(self, t: int) -> tuple[int, int, int]:
-        g = self.geo
-        return t % g.channels, (t // g.channels) % g.banks, t // (g.channels * g.banks)
+        """Position ``t`` -> (channel, bank, slot) (:meth:`Geometry.deal`)."""
+        return self.geo.deal(t)
 
     def position(self, channel: int, bank: int, slot: int) -> int:
-        g = self.geo
-        return slot * g.channels * g.banks + bank * g.channels + channel
+        """Inverse of :meth:`location`."""
+        return self.geo.undeal(channel, bank, slot)
 
     def row(self, group: int, slot: int) -> int:
         return self.base + group * self.slots + slot
@@ -263,7 +271,7 @@ class VectorPlacement:
 
     def bank_of(self, i: int) -> tuple[int, int]:
         """Bank index ``i`` (0 .. C B - 1) -> (channel, bank)."""
-        return i % self.geo.channels, (i // self.geo.channels) % self.geo.banks
+        return self.geo.deal(i)[:2]
 
     def reads(self, first: int, n: int) -> list[tuple[int, int, int, int, int, int]]:
         """The bursts holding elements ``first .. first+n-1``: per bank and row,
