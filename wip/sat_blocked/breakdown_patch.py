@@ -83,14 +83,7 @@ old = '''def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort |
         return _wgen_cycles(cfg, desc, port)
     return _gemm_cycles(cfg, desc, port, constants)
 '''
-new = '''def command_cycles(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = None,
-                   constants: GemmConstants = GEMM) -> float:
-    """Cycles of one command on the kernel (see the module docstring)."""
-    port = port or MemoryPort()
-    if desc.is_wgen:
-        return _wgen_cycles(cfg, desc, port)
-    return _gemm_cycles(cfg, desc, port, constants)
-
+new = old + '''
 
 def command_parts(cfg: SatConfig, desc: Descriptor, port: MemoryPort | None = None,
                   constants: GemmConstants = GEMM) -> dict[str, float]:
